@@ -1,0 +1,188 @@
+"""One experiment as a deterministic state machine: pool + strategy + leases + idempotency.
+
+Every change is a *record* (a plain JSON-able dict) applied by `apply()`:
+
+    {"op": "add_items", "items": [...]}
+    {"op": "lease",     "n": 64, "worker": "w", "lease_seconds": 300, "now": t, "batch_id": "b-000001"}
+    {"op": "report",    "results": [...RewardEvent dicts...], "batch_id": "b-..", "now": t}
+    {"op": "set_params", "params": {...}}
+
+The service appends each record to a durable log *before* applying it; folding the same records through
+a fresh `ExperimentState` (or a snapshot plus the log tail) reproduces the state exactly, including the
+strategy's RNG, which leases are live and which rollout ids were already applied. Time enters only through
+the recorded `now`, so lease expiry replays identically too. Validation happens before logging
+(`validate_report`), so a logged record always applies cleanly.
+"""
+from __future__ import annotations
+
+import heapq
+from typing import Any, Iterable
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from curriculum.events import EventBatch, RewardEvent
+from curriculum.items import Item, ItemPool, grow
+from curriculum.registry import make_strategy
+from curriculum.strategy import Strategy
+
+
+class ExperimentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    strategy: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    group_size: int = 8
+    seed: int = 0
+
+
+class UnknownItems(ValueError):
+    def __init__(self, positions: list[tuple[int, str]]) -> None:
+        self.positions = positions
+        k, i = positions[0]
+        super().__init__(f"results[{k}].item_id: unknown item id {i!r}"
+                         + (f" (and {len(positions) - 1} more)" if len(positions) > 1 else ""))
+
+
+class ExperimentState:
+    def __init__(self, config: ExperimentConfig, items: Iterable[Item | dict] = ()) -> None:
+        self.config = config
+        self.pool = ItemPool(items)
+        self.strategy: Strategy = make_strategy(config.strategy, self.pool, config.params, seed=config.seed,
+                                                group_size=config.group_size)
+        self.leased_until = np.zeros(self.pool.size, dtype=np.float64)  # 0 = not leased
+        self._expiry: list[tuple[float, int]] = []  # heap of (until, item)
+        self.seen: set[str] = set()
+        self.batches = 0
+        self.policy_version = 0
+        self.duplicates = 0
+        self.leases_expired = 0
+        self.applied = 0  # records applied
+
+    # -- records -------------------------------------------------------------------------------
+    def apply(self, rec: dict) -> dict:
+        op = rec["op"]
+        self.applied += 1
+        if op == "add_items":
+            added, existing = self.pool.add(rec["items"])
+            self.leased_until = grow(self.leased_until, self.pool.size, 0.0)[: self.pool.size]
+            return {"added": added, "existing": existing}
+        if op == "lease":
+            return self._lease(rec)
+        if op == "report":
+            return self._report(rec)
+        if op == "set_params":
+            self.strategy.set_params(rec["params"])
+            self.config.params = self.strategy.params.model_dump(mode="json", exclude_unset=False)
+            return {}
+        raise ValueError(f"unknown record op {op!r}")
+
+    def _expire(self, now: float) -> None:
+        while self._expiry and self._expiry[0][0] <= now:
+            until, i = heapq.heappop(self._expiry)
+            if self.leased_until[i] == until:  # still the live lease
+                self.leased_until[i] = 0.0
+                self.leases_expired += 1
+
+    def leased_mask(self) -> np.ndarray:
+        return self.leased_until > 0
+
+    def _lease(self, rec: dict) -> dict:
+        now = float(rec["now"])
+        self._expire(now)
+        sel = self.strategy.select(int(rec["n"]), self.leased_mask())
+        until = now + float(rec["lease_seconds"])
+        self.leased_until[sel.indices] = until
+        for i in sel.indices.tolist():
+            heapq.heappush(self._expiry, (until, i))
+        self.batches += 1
+        items = []
+        for k, i in enumerate(sel.indices.tolist()):
+            it = self.pool.item(i)
+            d = {"id": it.id, "prompt": it.prompt, "category": it.category, "answer": it.answer,
+                 "num_samples": int(sel.num_samples[k])}
+            if it.metadata:
+                d["metadata"] = it.metadata
+            if sel.max_tokens is not None:
+                d["max_tokens"] = sel.max_tokens
+            items.append(d)
+        return {"batch_id": rec["batch_id"], "policy_version": self.policy_version, "items": items}
+
+    def validate_report(self, results: list[RewardEvent]) -> None:
+        """Raise UnknownItems naming every unknown id; nothing is changed."""
+        bad = [(k, r.item_id) for k, r in enumerate(results) if self.pool.index_of(r.item_id) is None]
+        if bad:
+            raise UnknownItems(bad)
+
+    def _report(self, rec: dict) -> dict:
+        now = float(rec.get("now", 0.0))
+        self._expire(now)
+        fresh: list[RewardEvent] = []
+        dup = 0
+        batch_ids: set[str] = set()
+        for r in rec["results"]:
+            ev = r if isinstance(r, RewardEvent) else RewardEvent.model_validate(r)
+            if ev.rollout_id is not None:
+                if ev.rollout_id in self.seen or ev.rollout_id in batch_ids:
+                    dup += 1
+                    continue
+                batch_ids.add(ev.rollout_id)
+            fresh.append(ev)
+        self.seen |= batch_ids
+        self.duplicates += dup
+        if fresh:
+            idx = self.pool.indices_of([e.item_id for e in fresh])
+            self.leased_until[idx] = 0.0  # a result ends the lease, whichever batch it came from
+            batch = EventBatch.from_events(fresh, idx)
+            self.strategy.observe(batch)
+            self.policy_version = max(self.policy_version, int(batch.policy_version.max()))
+        return {"accepted": len(fresh), "duplicates": dup}
+
+    # -- snapshot --------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "config": self.config.model_dump(mode="json"),
+            "items": [it.model_dump(mode="json") for it in self.pool.to_items()],
+            "strategy": self.strategy.state_dict(),
+            "leased_until": self.leased_until.copy(),
+            "seen": sorted(self.seen),
+            "counters": {"batches": self.batches, "policy_version": self.policy_version,
+                         "duplicates": self.duplicates, "leases_expired": self.leases_expired,
+                         "applied": self.applied},
+        }
+
+    @classmethod
+    def from_state_dict(cls, d: dict) -> "ExperimentState":
+        st = cls(ExperimentConfig.model_validate(d["config"]), d["items"])
+        st.strategy.load_state_dict(d["strategy"])
+        st.leased_until = np.array(d["leased_until"], dtype=np.float64)
+        st._expiry = [(float(u), int(i)) for i, u in enumerate(st.leased_until) if u > 0]
+        heapq.heapify(st._expiry)
+        st.seen = set(d["seen"])
+        c = d["counters"]
+        st.batches, st.policy_version, st.duplicates = c["batches"], c["policy_version"], c["duplicates"]
+        st.leases_expired, st.applied = c["leases_expired"], c["applied"]
+        return st
+
+    # -- reading ---------------------------------------------------------------------------------
+    def summary(self) -> dict:
+        return {"name": self.config.name,
+                "strategy": {"name": self.config.strategy, "params": self.strategy.params.model_dump(mode="json")},
+                "group_size": self.config.group_size, "seed": self.config.seed, "num_items": self.pool.size,
+                "categories": list(self.pool.categories), "policy_version": self.policy_version,
+                "events": self.strategy.events}
+
+    def describe(self) -> dict:
+        d = self.strategy.describe()
+        d["policy_version"] = self.policy_version
+        d["details"] = {**d["details"], "duplicates": self.duplicates, "leases_expired": self.leases_expired,
+                        "leased": int(self.leased_mask().sum()), "batches": self.batches}
+        return d
+
+
+def replay(config: ExperimentConfig, records: Iterable[dict], items: Iterable[Item | dict] = ()) -> ExperimentState:
+    """Fold a record log through a fresh experiment (audit, recovery, after-the-fact debugging)."""
+    st = ExperimentState(config, items)
+    for rec in records:
+        st.apply(rec)
+    return st

@@ -1,0 +1,1 @@
+"""One strategy per file; each registers itself with `curriculum.registry.register`."""
