@@ -1,0 +1,69 @@
+"""dump: DUMP (Wang et al. 2025, "DUMP: Automated Distribution-Level Curriculum Learning for RL-based LLM
+Post-training").
+
+Each arm j keeps the |advantage| of its last W responses (per sample, not per group). With N responses seen
+in total and n_j of arm j:
+
+    mu_j  = mean of arm j's window of |A|
+    UCB_j = mu_j + c * sqrt(2 ln(N + 1) / (n_j + 1))
+    p     = softmax(UCB / T)
+
+Defaults W = 300, c = 1.0, T = 0.1 (the paper's code). Items inside an arm are drawn uniformly.
+"""
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from curriculum.events import EventBatch
+from curriculum.registry import register
+from curriculum.strategy import Strategy, StrategyParams, softmax
+
+
+class DUMPParams(StrategyParams):
+    window: int = Field(300, ge=1, description="responses W kept per arm for the mean |advantage|")
+    c: float = Field(1.0, ge=0, description="exploration coefficient of the UCB bonus")
+    temperature: float = Field(0.1, gt=0, description="softmax temperature over UCB scores")
+
+
+@register
+class DUMP(Strategy):
+    name = "dump"
+    description = "DUMP: UCB over arms on the windowed mean |advantage| of responses, softmax draw."
+    Params = DUMPParams
+    draws_arms = True
+    arm_state = {"n_resp": (np.int64, 0), "n_win": (np.int64, 0), "ring_pos": (np.int64, 0)}
+    state_attrs = ("ring",)
+
+    def setup(self) -> None:
+        self.ring = np.zeros((0, self.params.window), dtype=np.float64)
+
+    def on_grow(self, old_items: int, old_arms: int) -> None:
+        a = self.pool.num_categories
+        if self.ring.shape[0] < a:
+            self.ring = np.vstack([self.ring, np.zeros((a - self.ring.shape[0], self.ring.shape[1] or self.params.window))])
+
+    def update(self, batch: EventBatch) -> None:
+        adv = np.abs(batch.advantages)
+        cat = self.pool.category[batch.item]
+        w = self.params.window
+        if self.ring.shape[1] != w:  # window changed live (PATCH): start the windows afresh
+            self.ring = np.zeros((self.pool.num_categories, w))
+            self.ring_pos[:] = 0
+            self.n_win[:] = 0
+        for a in np.unique(cat):  # loops over arms present in the batch, not items
+            vals = adv[cat == a].ravel()
+            vals = vals[~np.isnan(vals)][-w:]
+            pos = (self.ring_pos[a] + np.arange(len(vals))) % w
+            self.ring[a, pos] = vals
+            self.ring_pos[a] = (self.ring_pos[a] + len(vals)) % w
+            self.n_resp[a] += int((~np.isnan(adv[cat == a])).sum())
+            self.n_win[a] = min(w, self.n_win[a] + len(vals))
+
+    def arm_values(self) -> np.ndarray:
+        mu = self.ring.sum(axis=1) / np.maximum(self.n_win, 1)
+        total = self.n_resp.sum()
+        return mu + self.params.c * np.sqrt(2 * np.log(total + 1) / (self.n_resp + 1))
+
+    def arm_probs(self) -> np.ndarray:
+        return softmax(self.arm_values(), self.params.temperature)

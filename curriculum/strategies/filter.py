@@ -1,0 +1,70 @@
+"""filter: balanced online difficulty filtering (Bae et al. 2025, "Online Difficulty Filtering for
+Reasoning Oriented Reinforcement Learning").
+
+GRPO learns nothing from a group whose rollouts all agree, and most from prompts the policy solves about half
+the time. Each item keeps an estimate of the current policy's pass rate, an EMA over its group means
+
+    p_i <- p_i + beta (mean_g - p_i)          (the first group sets p_i; beta = 0.5 favours recent groups)
+
+and a selection takes, from k*n random eligible candidates: unseen items first (they must be measured
+once), then items with p_i inside the band [low, high] (default [0.2, 0.8]), and, if those run short, the
+remaining candidates closest to 0.5. The trainer-side half of the same idea — dropping degenerate groups
+(DAPO's dynamic sampling) — lives in the trainer.
+"""
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from curriculum.events import EventBatch
+from curriculum.registry import register
+from curriculum.strategy import Strategy, StrategyParams
+
+
+class FilterParams(StrategyParams):
+    low: float = Field(0.2, ge=0, le=1, description="lower edge of the pass-rate band")
+    high: float = Field(0.8, ge=0, le=1, description="upper edge of the pass-rate band")
+    beta: float = Field(0.5, gt=0, le=1, description="EMA rate of the per-item pass-rate estimate")
+    candidates: int = Field(8, ge=1, description="random candidates scored per selected item (k)")
+
+    @model_validator(mode="after")
+    def _band(self) -> "FilterParams":
+        if self.low > self.high:
+            raise ValueError("low must be <= high")
+        return self
+
+
+@register
+class Filter(Strategy):
+    name = "filter"
+    description = "Balanced online difficulty filtering: unseen first, then pass rate in [low, high]."
+    Params = FilterParams
+    item_state = {"p_est": (np.float64, np.nan)}
+
+    def update(self, batch: EventBatch) -> None:
+        it, m, beta = batch.item, batch.mean, self.params.beta
+        if len(np.unique(it)) == len(it):
+            p = self.p_est[it]
+            self.p_est[it] = np.where(np.isnan(p), m, p + beta * (m - p))
+            return
+        for i, mj in zip(it.tolist(), m.tolist()):  # an item repeated in one batch: apply in order
+            p = self.p_est[i]
+            self.p_est[i] = mj if np.isnan(p) else p + beta * (mj - p)
+
+    def candidate_count(self, n: int) -> int:
+        return self.params.candidates * n
+
+    def choose(self, n: int, candidates: np.ndarray) -> np.ndarray:
+        p = self.p_est[candidates]
+        unseen = np.isnan(p)
+        in_band = ~unseen & (p >= self.params.low) & (p <= self.params.high)
+        tier = np.where(unseen, 0, np.where(in_band, 1, 2))
+        dist = np.where(tier == 2, np.abs(np.nan_to_num(p) - 0.5), 0.0)
+        order = np.lexsort((dist, tier))  # stable: ties keep the random candidate order
+        return candidates[order[:n]]
+
+    def details(self) -> dict:
+        p = self.p_est
+        seen = ~np.isnan(p)
+        band = seen & (p >= self.params.low) & (p <= self.params.high)
+        return {"items_seen": int(seen.sum()), "items_in_band": int(band.sum())}

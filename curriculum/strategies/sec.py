@@ -1,0 +1,55 @@
+"""sec: Self-Evolving Curriculum (Chen et al. 2025, "Self-Evolving Curriculum for LLM Reasoning").
+
+Arms are categories. After each step (one observe() call) every arm a that had groups in the step gets the
+reward r_a = mean |advantage| of its groups — a proxy for how much a policy-gradient step on that arm changes
+the policy — and a TD(0) update
+
+    Q_a <- (1 - alpha) Q_a + alpha r_a
+
+The next batch draws arms from softmax(Q / tau). Defaults alpha = 0.5, tau = 1.0 (the paper's recipes).
+
+`decay_unsampled`: the reference code also applies Q_a <- (1 - alpha) Q_a to arms absent from the step, so an
+arm that stops being drawn drifts back toward 0 and gets re-explored. Off by default here: with several rollout
+workers reporting batches of their own, "absent from this report" does not mean "not sampled this step", and
+decaying on every report would punish arms for the reporting pattern rather than for what they teach.
+"""
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from curriculum.events import EventBatch
+from curriculum.registry import register
+from curriculum.strategy import Strategy, StrategyParams, softmax
+
+
+class SECParams(StrategyParams):
+    alpha: float = Field(0.5, gt=0, le=1, description="TD(0) learning rate")
+    tau: float = Field(1.0, gt=0, description="softmax temperature over Q")
+    decay_unsampled: bool = Field(False, description="decay Q of arms absent from a step toward 0")
+
+
+@register
+class SEC(Strategy):
+    name = "sec"
+    description = "Self-Evolving Curriculum: TD(0) bandit over categories on mean |advantage|, softmax draw."
+    Params = SECParams
+    draws_arms = True
+    arm_state = {"q": (np.float64, 0.0)}
+
+    def update(self, batch: EventBatch) -> None:
+        a = self.pool.num_categories
+        cat = self.pool.category[batch.item]
+        k = np.bincount(cat, minlength=a)
+        r = np.bincount(cat, weights=batch.abs_adv, minlength=a) / np.maximum(k, 1)
+        alpha = self.params.alpha
+        present = k > 0
+        self.q[present] = (1 - alpha) * self.q[present] + alpha * r[present]
+        if self.params.decay_unsampled:
+            self.q[~present] *= 1 - alpha
+
+    def arm_probs(self) -> np.ndarray:
+        return softmax(self.q, self.params.tau)
+
+    def arm_values(self) -> np.ndarray:
+        return self.q
