@@ -71,6 +71,10 @@ class Compose(Strategy):
             sub.set_params(part.params)
         return new
 
+    def on_grow(self, old_items: int, old_arms: int) -> None:
+        self.arm.sync()
+        self.item.sync()
+
     def update(self, batch: EventBatch) -> None:
         self.arm.observe(batch)
         self.item.observe(batch)

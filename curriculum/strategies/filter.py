@@ -7,8 +7,9 @@ the time. Each item keeps an estimate of the current policy's pass rate, an EMA 
     p_i <- p_i + beta (mean_g - p_i)          (the first group sets p_i; beta = 0.5 favours recent groups)
 
 and a selection takes, from k*n random eligible candidates: unseen items first (they must be measured
-once), then items with p_i inside the band [low, high] (default [0.2, 0.8]), and, if those run short, the
-remaining candidates closest to 0.5. The trainer-side half of the same idea — dropping degenerate groups
+once), then items with p_i inside the band [low, high] (default [0.2, 0.8]), then items whose estimate is
+older than `max_age` steps (the policy has moved since; an item written off as too hard deserves another
+try), and, if those run short, the remaining candidates closest to 0.5. The trainer-side half of the same idea — dropping degenerate groups
 (DAPO's dynamic sampling) — lives in the trainer.
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ class FilterParams(StrategyParams):
     high: float = Field(0.8, ge=0, le=1, description="upper edge of the pass-rate band")
     beta: float = Field(0.5, gt=0, le=1, description="EMA rate of the per-item pass-rate estimate")
     candidates: int = Field(8, ge=1, description="random candidates scored per selected item (k)")
+    max_age: int = Field(50, ge=1, description="steps after which an item's estimate is stale and it is re-explored")
 
     @model_validator(mode="after")
     def _band(self) -> "FilterParams":
@@ -39,10 +41,11 @@ class Filter(Strategy):
     name = "filter"
     description = "Balanced online difficulty filtering: unseen first, then pass rate in [low, high]."
     Params = FilterParams
-    item_state = {"p_est": (np.float64, np.nan)}
+    item_state = {"p_est": (np.float64, np.nan), "seen_step": (np.int64, -1)}
 
     def update(self, batch: EventBatch) -> None:
         it, m, beta = batch.item, batch.mean, self.params.beta
+        self.seen_step[it] = self.steps
         if len(np.unique(it)) == len(it):
             p = self.p_est[it]
             self.p_est[it] = np.where(np.isnan(p), m, p + beta * (m - p))
@@ -57,9 +60,10 @@ class Filter(Strategy):
     def choose(self, n: int, candidates: np.ndarray) -> np.ndarray:
         p = self.p_est[candidates]
         unseen = np.isnan(p)
-        in_band = ~unseen & (p >= self.params.low) & (p <= self.params.high)
-        tier = np.where(unseen, 0, np.where(in_band, 1, 2))
-        dist = np.where(tier == 2, np.abs(np.nan_to_num(p) - 0.5), 0.0)
+        stale = ~unseen & (self.steps - self.seen_step[candidates] > self.params.max_age)
+        in_band = ~unseen & ~stale & (p >= self.params.low) & (p <= self.params.high)
+        tier = np.select([unseen, in_band, stale], [0, 1, 2], default=3)
+        dist = np.where(tier == 3, np.abs(np.nan_to_num(p) - 0.5), 0.0)
         order = np.lexsort((dist, tier))  # stable: ties keep the random candidate order
         return candidates[order[:n]]
 

@@ -1,0 +1,163 @@
+"""A deterministic simulated student for comparing strategies in seconds (a model, not proof).
+
+* K categories of graded difficulty; item i in category k has difficulty d_i ~ centre_k + N(0, spread).
+* Per-category skill s_k; a rollout on item i succeeds with p_i = sigmoid(slope (s_k - d_i)).
+* GRPO learns only from groups with mixed outcomes: a group with success share m moves the skill of its
+  category by  lr * 4 m (1 - m)  (0 for degenerate groups, largest at m = 0.5), and `transfer` of that to
+  the neighbouring categories.
+* Accuracy = mean over categories of the expected pass rate of their items.
+
+`run()` drives a real strategy through select/observe; the `rollout_filter` baseline instead oversamples k*n
+random candidates, rolls ALL of them out (and pays for them), and keeps up to n groups with mixed outcomes
+(DAPO-style dynamic sampling) — the rollout-based filtering that PCL's value model is meant to beat.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from curriculum.events import EventBatch
+from curriculum.items import ItemPool
+from curriculum.registry import make_strategy
+
+BASELINE = "rollout_filter"
+
+
+class SimConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    categories: int = Field(6, ge=1, description="number of difficulty levels (arms)")
+    items_per_category: int = Field(400, ge=1, description="items per level")
+    spread: float = Field(0.5, ge=0, description="std of item difficulty inside a level")
+    slope: float = Field(3.0, gt=0, description="steepness of the success logistic")
+    skill0: float = Field(0.5, description="initial skill (level centres are 0, 1, 2, ...)")
+    lr: float = Field(0.004, gt=0, description="skill gain per group with mixed outcomes (at m = 0.5)")
+    transfer: float = Field(0.5, ge=0, le=1, description="share of a gain passed to neighbouring levels")
+    batch: int = Field(64, ge=1, description="items per step")
+    group_size: int = Field(8, ge=2, description="rollouts per item")
+    budget: int = Field(200_000, ge=1, description="rollouts to spend")
+    target: float = Field(0.6, gt=0, lt=1, description="accuracy that counts as reached")
+    oversample: int = Field(4, ge=1, description="k of the rollout_filter baseline")
+    eval_every: int = Field(5, ge=1, description="steps between accuracy records")
+
+
+class SimulatedStudent:
+    def __init__(self, cfg: SimConfig, seed: int) -> None:
+        self.cfg = cfg
+        rng = np.random.default_rng(seed)
+        k, m = cfg.categories, cfg.items_per_category
+        self.category = np.repeat(np.arange(k), m)
+        self.difficulty = self.category + rng.normal(0, cfg.spread, size=k * m)
+        self.skill = np.full(k, cfg.skill0, dtype=np.float64)
+        self.rng = np.random.default_rng(seed + 1)
+
+    def items(self) -> list[dict]:
+        return [{"id": f"s{i}", "prompt": f"level {c} item {i}", "category": f"L{c}", "difficulty": float(c)}
+                for i, c in enumerate(self.category.tolist())]
+
+    def pass_prob(self, idx: np.ndarray | None = None) -> np.ndarray:
+        idx = slice(None) if idx is None else idx
+        return 1 / (1 + np.exp(-self.cfg.slope * (self.skill[self.category[idx]] - self.difficulty[idx])))
+
+    def rollout(self, idx: np.ndarray, num_samples: np.ndarray) -> np.ndarray:
+        """(n, max samples) 0/1 rewards, nan beyond each item's count."""
+        width = int(num_samples.max()) if len(num_samples) else 1
+        r = (self.rng.random((len(idx), width)) < self.pass_prob(idx)[:, None]).astype(np.float64)
+        r[np.arange(width)[None, :] >= num_samples[:, None]] = np.nan
+        return r
+
+    def learn(self, idx: np.ndarray, rewards: np.ndarray) -> None:
+        m = np.nanmean(rewards, axis=1)
+        gain = self.cfg.lr * 4 * m * (1 - m)
+        k = self.cfg.categories
+        g = np.bincount(self.category[idx], weights=gain, minlength=k)
+        self.skill += g
+        self.skill[1:] += self.cfg.transfer * g[:-1]
+        self.skill[:-1] += self.cfg.transfer * g[1:]
+
+    def accuracy(self) -> tuple[float, np.ndarray]:
+        p = self.pass_prob()
+        per = np.bincount(self.category, weights=p) / np.bincount(self.category)
+        return float(per.mean()), per
+
+
+def run(strategy: str, params: dict[str, Any] | None = None, seed: int = 0, cfg: SimConfig | None = None) -> dict:
+    """One simulated training run; returns curves and summary numbers."""
+    cfg = cfg or SimConfig()
+    student = SimulatedStudent(cfg, seed)
+    if strategy == BASELINE:
+        pool = ItemPool(student.items())
+        strat = make_strategy("uniform", pool, seed=seed, group_size=cfg.group_size)
+    else:
+        pool = ItemPool(student.items())
+        strat = make_strategy(strategy, pool, params, seed=seed, group_size=cfg.group_size)
+    rollouts = groups = degenerate = step = 0
+    reached = None
+    curve_r, curve_acc, curve_per = [], [], []
+    t0 = time.perf_counter()
+    while rollouts < cfg.budget:
+        if strategy == BASELINE:
+            sel = strat.select(cfg.batch * cfg.oversample)
+        else:
+            sel = strat.select(cfg.batch)
+        if len(sel) == 0:
+            break
+        rewards = student.rollout(sel.indices, sel.num_samples)
+        batch = EventBatch(sel.indices, rewards, np.full(len(sel), step))
+        strat.observe(batch)
+        rollouts += int(sel.num_samples.sum())
+        groups += len(sel)
+        degenerate += int(batch.degenerate.sum())
+        keep = np.arange(len(sel))
+        if strategy == BASELINE:  # train on at most `batch` mixed groups; the rest were paid for and dropped
+            keep = np.flatnonzero(~batch.degenerate)[: cfg.batch]
+        student.learn(sel.indices[keep], rewards[keep])
+        step += 1
+        acc, per = student.accuracy()
+        if reached is None and acc >= cfg.target:
+            reached = rollouts
+        if step % cfg.eval_every == 0 or rollouts >= cfg.budget:
+            curve_r.append(rollouts)
+            curve_acc.append(acc)
+            curve_per.append(per.tolist())
+    acc, per = student.accuracy()
+    return {"strategy": strategy, "seed": seed, "rollouts": rollouts, "steps": step, "final_accuracy": acc,
+            "final_per_category": per.tolist(), "rollouts_to_target": reached,
+            "degenerate_ratio": degenerate / max(groups, 1), "curve_rollouts": curve_r,
+            "curve_accuracy": curve_acc, "curve_per_category": curve_per,
+            "wall_s": time.perf_counter() - t0}
+
+
+def compare(strategies: dict[str, dict] | list[str], seeds: int = 5, cfg: SimConfig | None = None,
+            progress=None) -> dict:
+    """Every strategy over `seeds` seeds; medians of rollouts-to-target, final accuracy, degenerate ratio.
+
+    A run that never reaches the target counts as the budget (reported as `reached` k/seeds)."""
+    cfg = cfg or SimConfig()
+    if isinstance(strategies, list):
+        strategies = {s: {} for s in strategies}
+    runs: dict[str, list[dict]] = {}
+    for name, params in strategies.items():
+        runs[name] = []
+        for seed in range(seeds):
+            runs[name].append(run(name, params, seed, cfg))
+            if progress:
+                progress(name, seed)
+    summary = {}
+    base = None
+    for name, rs in runs.items():
+        to_t = [r["rollouts_to_target"] if r["rollouts_to_target"] is not None else cfg.budget for r in rs]
+        summary[name] = {
+            "rollouts_to_target_median": float(np.median(to_t)),
+            "rollouts_to_target_iqr": [float(np.percentile(to_t, 25)), float(np.percentile(to_t, 75))],
+            "reached": sum(r["rollouts_to_target"] is not None for r in rs),
+            "final_accuracy_median": float(np.median([r["final_accuracy"] for r in rs])),
+            "degenerate_ratio_median": float(np.median([r["degenerate_ratio"] for r in rs])),
+        }
+        if name == "uniform":
+            base = summary[name]["rollouts_to_target_median"]
+    for s in summary.values():
+        s["speedup_vs_uniform"] = (base / s["rollouts_to_target_median"]) if base else None
+    return {"config": cfg.model_dump(), "seeds": seeds, "summary": summary, "runs": runs}
