@@ -1,0 +1,260 @@
+"""The controller's HTTP edge: a Ray Serve application with a FastAPI ingress (REST API v1, see API.md).
+
+`services.app:app` is the importable application (Serve config files, the Helm chart); it reads its settings
+from the environment of the replica:
+
+  CURRICULUM_REDIS_URL        redis://[:password@]host:port/db (required)
+  CURRICULUM_API_TOKEN        bearer token for /v1 routes (optional; open when unset)
+  CURRICULUM_MAX_BODY_BYTES   request size limit (default 64 MiB)
+  CURRICULUM_SNAPSHOT_EVERY   records between owner snapshots (default 1000)
+  CURRICULUM_SNAPSHOT_SECONDS seconds between owner snapshots (default 30)
+  CURRICULUM_REPLICAS         ingress replicas (default 1)
+
+Replicas keep no experiment state; each experiment's owner actor does (services.owner).
+"""
+from __future__ import annotations
+
+import hmac
+import os
+import time
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from ray import serve
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.controller import Controller
+from services.errors import ServiceError
+from services.schemas import (AddItems, AddItemsAck, Batch, CreateExperiment, Error, ExperimentList, LeaseRequest,
+                              PatchStrategy, ReportAck, ReportRequest, State, StrategyList, Summary)
+
+ERRORS = {k: {"model": Error} for k in (400, 401, 404, 409, 413, 422, 429, 503)}
+
+
+@dataclass
+class Settings:
+    redis_url: str
+    token: str | None = None
+    max_body_bytes: int = 64 << 20
+    snapshot_every: int = 1000
+    snapshot_seconds: float = 30.0
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        env = os.environ
+        s = cls(redis_url=env.get("CURRICULUM_REDIS_URL", ""), token=env.get("CURRICULUM_API_TOKEN") or None,
+                max_body_bytes=int(env.get("CURRICULUM_MAX_BODY_BYTES", 64 << 20)),
+                snapshot_every=int(env.get("CURRICULUM_SNAPSHOT_EVERY", 1000)),
+                snapshot_seconds=float(env.get("CURRICULUM_SNAPSHOT_SECONDS", 30)))
+        for k, v in overrides.items():
+            if v is not None:
+                setattr(s, k, v)
+        if not s.redis_url:
+            raise RuntimeError("CURRICULUM_REDIS_URL is not set: the controller needs a Redis server")
+        return s
+
+
+api = FastAPI(title="curriculum controller", version="1",
+              description="Curriculum orchestration service for RL post-training (REST API v1).")
+_settings: Settings | None = None
+_core: Controller | None = None
+
+REGISTRY = CollectorRegistry()
+LATENCY = Histogram("curriculum_request_seconds", "request latency", ["route", "method", "status"],
+                    registry=REGISTRY, buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10))
+EVENTS = Counter("curriculum_events_applied_total", "reward events accepted", ["experiment"], registry=REGISTRY)
+DUPLICATES = Counter("curriculum_duplicates_total", "reward events ignored as duplicates", ["experiment"],
+                     registry=REGISTRY)
+LEASED = Counter("curriculum_items_leased_total", "items handed out", ["experiment"], registry=REGISTRY)
+EXPIRED = Gauge("curriculum_leases_expired", "leases that expired unreported", ["experiment"], registry=REGISTRY)
+ARM_WEIGHT = Gauge("curriculum_arm_weight", "probability that the next selection draws the arm",
+                   ["experiment", "arm"], registry=REGISTRY)
+STATE_EVENTS = Gauge("curriculum_experiment_events", "events applied by the owner", ["experiment"], registry=REGISTRY)
+
+
+def core() -> Controller:
+    if _core is None:
+        raise ServiceError(503, "not_ready", "the controller is starting")
+    return _core
+
+
+def error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+@api.exception_handler(ServiceError)
+async def _service_error(request: Request, e: ServiceError):
+    return error(e.status, e.code, e.message)
+
+
+@api.exception_handler(RequestValidationError)
+async def _validation_error(request: Request, e: RequestValidationError):
+    parts = []
+    for err in e.errors():
+        loc = ".".join(str(x) for x in err["loc"] if x != "body") or "body"
+        parts.append(f"{loc}: {err['msg']}")
+    return error(422, "validation_error", "; ".join(parts))
+
+
+@api.exception_handler(StarletteHTTPException)
+async def _http_error(request: Request, e: StarletteHTTPException):
+    code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
+    return error(e.status_code, code, str(e.detail))
+
+
+@api.middleware("http")
+async def edge(request: Request, call_next):
+    """Auth, request size limit and latency metrics for every request."""
+    t0 = time.perf_counter()
+    path = request.url.path
+    s = _settings
+    if s is not None:
+        if path.startswith("/v1") and s.token:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {s.token}".encode()):
+                return error(401, "unauthorized", "missing or wrong bearer token (Authorization: Bearer <token>)")
+        size = request.headers.get("content-length")
+        if size is not None and (not size.isdigit() or int(size) > s.max_body_bytes):
+            return error(413, "too_large", f"request body exceeds {s.max_body_bytes} bytes")
+    try:
+        response = await call_next(request)
+    except ServiceError as e:  # raised before routing
+        response = error(e.status, e.code, e.message)
+    route = request.scope.get("route")
+    LATENCY.labels(getattr(route, "path", "other"), request.method, str(response.status_code)).observe(
+        time.perf_counter() - t0)
+    return response
+
+
+# -- operations ----------------------------------------------------------------------------------
+@api.get("/healthz")
+async def healthz():
+    return {"status": "ok"}
+
+
+@api.get("/readyz", responses=ERRORS)
+async def readyz():
+    try:
+        c = core()
+        c.store.ping()
+        c.store.names()
+    except ServiceError:
+        raise
+    except Exception as e:  # redis down, wrong password ...
+        raise ServiceError(503, "not_ready", f"redis: {e}") from None
+    return {"status": "ready"}
+
+
+@api.get("/metrics")
+async def metrics():
+    c = _core
+    if c is not None:
+        for name in c.names():
+            try:
+                m = await c.acall(name, "metrics")
+            except Exception:
+                continue
+            EXPIRED.labels(name).set(m["leases_expired"])
+            STATE_EVENTS.labels(name).set(m["events"])
+            for arm, w in m["arms"].items():
+                ARM_WEIGHT.labels(name, arm).set(w)
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+# -- experiments ---------------------------------------------------------------------------------
+@api.get("/v1/strategies", response_model=StrategyList, responses=ERRORS)
+async def strategies():
+    return {"strategies": Controller.strategies()}
+
+
+@api.post("/v1/experiments", status_code=201, response_model=Summary, responses=ERRORS)
+async def create_experiment(req: CreateExperiment):
+    import asyncio
+
+    return await asyncio.to_thread(core().create, req)
+
+
+@api.get("/v1/experiments", response_model=ExperimentList, responses=ERRORS)
+async def list_experiments():
+    c = core()
+    out = []
+    for name in c.names():
+        try:
+            out.append(await c.acall(name, "summary"))
+        except ServiceError as e:
+            if e.status != 404:
+                raise
+    return {"experiments": out}
+
+
+@api.get("/v1/experiments/{name}", response_model=Summary, responses=ERRORS)
+async def get_experiment(name: str):
+    return await core().acall(name, "summary")
+
+
+@api.delete("/v1/experiments/{name}", status_code=204, responses=ERRORS)
+async def delete_experiment(name: str):
+    core().delete(name)
+    return Response(status_code=204)
+
+
+@api.post("/v1/experiments/{name}/items", response_model=AddItemsAck, responses=ERRORS)
+async def add_items(name: str, req: AddItems):
+    items = [it.model_dump(mode="json", exclude_defaults=True) for it in req.items]
+    return await core().acall(name, "add_items", items)
+
+
+@api.patch("/v1/experiments/{name}/strategy", response_model=Summary, responses=ERRORS)
+async def patch_strategy(name: str, req: PatchStrategy):
+    return await core().acall(name, "set_params", req.params)
+
+
+@api.post("/v1/experiments/{name}/batches", response_model=Batch, response_model_exclude_none=True,
+          responses=ERRORS)
+async def lease_batch(name: str, req: LeaseRequest):
+    out = await core().acall(name, "lease", req.size, req.worker, req.lease_seconds)
+    LEASED.labels(name).inc(len(out["items"]))
+    return out
+
+
+@api.post("/v1/experiments/{name}/rewards", status_code=202, response_model=ReportAck, responses=ERRORS)
+async def report_rewards(name: str, req: ReportRequest):
+    results = Controller.fill_rollout_ids([r.model_dump(mode="json") for r in req.results])
+    out = await core().acall(name, "report", results, req.batch_id)
+    EVENTS.labels(name).inc(out["accepted"])
+    DUPLICATES.labels(name).inc(out["duplicates"])
+    return out
+
+
+@api.get("/v1/experiments/{name}/state", response_model=State, responses=ERRORS)
+async def experiment_state(name: str):
+    return await core().acall(name, "state_view")
+
+
+# -- the Serve application -----------------------------------------------------------------------
+@serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=256,
+                  logging_config={"enable_access_log": False})
+@serve.ingress(api)
+class ControllerIngress:
+    def __init__(self, redis_url: str | None = None, token: str | None = None,
+                 max_body_bytes: int | None = None, snapshot_every: int | None = None,
+                 snapshot_seconds: float | None = None) -> None:
+        # Serve ships this class by value; set the settings on the imported module the routes read from.
+        import services.app as module
+
+        s = Settings.from_env(redis_url=redis_url, token=token, max_body_bytes=max_body_bytes,
+                              snapshot_every=snapshot_every, snapshot_seconds=snapshot_seconds)
+        module._settings = s
+        module._core = Controller(s.redis_url, s.snapshot_every, s.snapshot_seconds)
+
+
+def build_app(redis_url: str | None = None, token: str | None = None, replicas: int | None = None, **kw):
+    """The controller application with explicit settings (the CLI and tests); env fills the rest."""
+    replicas = replicas or int(os.environ.get("CURRICULUM_REPLICAS", 1))
+    return ControllerIngress.options(num_replicas=replicas).bind(redis_url, token, **kw)
+
+
+app = build_app()

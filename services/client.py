@@ -1,0 +1,158 @@
+"""Python client for the controller: the REST API over HTTP (`CurriculumClient`), or the same operations
+inside the Ray cluster without HTTP (`InClusterClient`, for rollout workers and trainers).
+
+Both fill in a `rollout_id` (the idempotency key) for every result that lacks one BEFORE the first attempt,
+so a retried report can never be applied twice.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable
+
+import httpx
+
+from services.errors import ServiceError
+
+RETRY_STATUS = {502, 503, 504}
+
+
+def _items(items: Iterable[Any]) -> list[dict]:
+    return [i if isinstance(i, dict) else i.model_dump(mode="json", exclude_defaults=True) for i in items]
+
+
+def _results(results: Iterable[Any]) -> list[dict]:
+    from services.controller import Controller
+
+    return Controller.fill_rollout_ids([r if isinstance(r, dict) else r.model_dump(mode="json") for r in results])
+
+
+class CurriculumClient:
+    """REST client. Errors raise ServiceError(status, code, message)."""
+
+    def __init__(self, url: str = "http://127.0.0.1:8000", token: str | None = None, timeout: float = 60.0,
+                 retries: int = 5, backoff: float = 0.2) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+        self.retries, self.backoff = retries, backoff
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> "CurriculumClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _req(self, method: str, path: str, json: Any = None) -> Any:
+        for attempt in range(self.retries + 1):
+            try:
+                r = self.http.request(method, path, json=json)
+            except httpx.TransportError:
+                if attempt == self.retries:
+                    raise
+            else:
+                if r.status_code not in RETRY_STATUS or attempt == self.retries:
+                    break
+            time.sleep(self.backoff * 2**attempt)
+        if r.status_code >= 400:
+            try:
+                e = r.json()["error"]
+                raise ServiceError(r.status_code, e["code"], e["message"])
+            except (ValueError, KeyError, TypeError):
+                raise ServiceError(r.status_code, "http_error", r.text) from None
+        return r.json() if r.status_code != 204 and r.content else None
+
+    # -- the API -------------------------------------------------------------------------------
+    def strategies(self) -> list[dict]:
+        return self._req("GET", "/v1/strategies")["strategies"]
+
+    def create_experiment(self, name: str, strategy: str, params: dict | None = None, *, items=None,
+                          source: dict | None = None, group_size: int = 8, seed: int = 0) -> dict:
+        body: dict[str, Any] = {"name": name, "strategy": {"name": strategy, "params": params or {}},
+                                "group_size": group_size, "seed": seed}
+        if items is not None:
+            body["items"] = _items(items)
+        if source is not None:
+            body["source"] = source
+        return self._req("POST", "/v1/experiments", body)
+
+    def experiments(self) -> list[dict]:
+        return self._req("GET", "/v1/experiments")["experiments"]
+
+    def experiment(self, name: str) -> dict:
+        return self._req("GET", f"/v1/experiments/{name}")
+
+    def delete_experiment(self, name: str) -> None:
+        self._req("DELETE", f"/v1/experiments/{name}")
+
+    def add_items(self, name: str, items) -> dict:
+        return self._req("POST", f"/v1/experiments/{name}/items", {"items": _items(items)})
+
+    def patch_strategy(self, name: str, params: dict) -> dict:
+        return self._req("PATCH", f"/v1/experiments/{name}/strategy", {"params": params})
+
+    def lease(self, name: str, size: int, worker: str = "client", lease_seconds: float = 300.0) -> dict:
+        return self._req("POST", f"/v1/experiments/{name}/batches",
+                         {"size": size, "worker": worker, "lease_seconds": lease_seconds})
+
+    def report(self, name: str, results, batch_id: str | None = None) -> dict:
+        return self._req("POST", f"/v1/experiments/{name}/rewards", {"batch_id": batch_id, "results": _results(results)})
+
+    def state(self, name: str) -> dict:
+        return self._req("GET", f"/v1/experiments/{name}/state")
+
+    def healthz(self) -> dict:
+        return self._req("GET", "/healthz")
+
+
+class InClusterClient:
+    """The same operations, straight to the owner actors (no HTTP). Needs a connected Ray and the Redis URL."""
+
+    def __init__(self, redis_url: str) -> None:
+        from services.controller import Controller
+
+        self.core = Controller(redis_url)
+
+    def strategies(self) -> list[dict]:
+        return self.core.strategies()
+
+    def create_experiment(self, name: str, strategy: str, params: dict | None = None, *, items=None,
+                          source: dict | None = None, group_size: int = 8, seed: int = 0) -> dict:
+        from services.schemas import CreateExperiment
+
+        return self.core.create(CreateExperiment(name=name, strategy={"name": strategy, "params": params or {}},
+                                                 items=_items(items) if items is not None else None,
+                                                 source=source, group_size=group_size, seed=seed))
+
+    def experiments(self) -> list[dict]:
+        return [self.core.call(n, "summary") for n in self.core.names()]
+
+    def experiment(self, name: str) -> dict:
+        return self.core.call(name, "summary")
+
+    def delete_experiment(self, name: str) -> None:
+        self.core.delete(name)
+
+    def add_items(self, name: str, items) -> dict:
+        return self.core.call(name, "add_items", _items(items))
+
+    def patch_strategy(self, name: str, params: dict) -> dict:
+        return self.core.call(name, "set_params", params)
+
+    def lease(self, name: str, size: int, worker: str = "client", lease_seconds: float = 300.0) -> dict:
+        return self.core.call(name, "lease", size, worker, lease_seconds)
+
+    def report(self, name: str, results, batch_id: str | None = None) -> dict:
+        from curriculum.events import RewardEvent
+        from pydantic import ValidationError
+
+        res = _results(results)
+        try:  # the same validation the REST edge does, before anything reaches the owner
+            [RewardEvent.model_validate(r) for r in res]
+        except ValidationError as e:
+            raise ServiceError(422, "validation_error", str(e)) from None
+        return self.core.call(name, "report", res, batch_id)
+
+    def state(self, name: str) -> dict:
+        return self.core.call(name, "state_view")

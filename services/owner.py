@@ -1,0 +1,124 @@
+"""ExperimentOwner: the one writer of an experiment's state (a named, restartable Ray actor).
+
+Every write: validate -> append the record to the Redis log -> apply -> answer. So an acknowledged change is
+durable before the caller hears of it, and a restarted owner (Ray re-runs __init__ after a crash) rebuilds the
+exact state from the latest snapshot plus the log tail. Snapshots are taken every `snapshot_every` records or
+`snapshot_seconds` seconds, whichever comes first.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pydantic import ValidationError
+
+from curriculum import codec
+from curriculum.events import RewardEvent
+from curriculum.experiment import ExperimentConfig, ExperimentState, UnknownItems
+from curriculum.registry import format_validation_error
+from services.errors import ServiceError, not_found
+from services.store import ExperimentStore
+
+NAMESPACE = "curriculum"
+
+
+def owner_name(experiment: str) -> str:
+    return f"owner:{experiment}"
+
+
+class ExperimentOwner:
+    def __init__(self, name: str, redis_url: str, snapshot_every: int = 1000, snapshot_seconds: float = 30.0) -> None:
+        self.name = name
+        self.store = ExperimentStore(redis_url)
+        self.snapshot_every, self.snapshot_seconds = snapshot_every, snapshot_seconds
+        self._restore()
+
+    # -- recovery ------------------------------------------------------------------------------
+    def _restore(self) -> None:
+        cfg = self.store.config(self.name)
+        if cfg is None:
+            raise RuntimeError(f"experiment {self.name!r} has no config in Redis")
+        self.created_at = cfg["created_at"]
+        snap = self.store.load_snapshot(self.name)
+        if snap:
+            self.state = ExperimentState.from_state_dict(codec.decode(snap[0]))
+            self.last_id = snap[1]
+        else:
+            self.state = ExperimentState(ExperimentConfig(**{k: cfg[k] for k in ExperimentConfig.model_fields}))
+            self.last_id = "0"
+        replayed = 0
+        for rid, rec in self.store.records(self.name, self.last_id):
+            self.state.apply(rec)
+            self.last_id = rid
+            replayed += 1
+        self.restored = {"snapshot": snap is not None, "replayed": replayed}
+        self._since_snapshot, self._snapshot_at = replayed, time.monotonic()
+
+    def _write(self, rec: dict) -> Any:
+        self.last_id = self.store.append(self.name, rec)
+        out = self.state.apply(rec)
+        self._since_snapshot += 1
+        if (self._since_snapshot >= self.snapshot_every
+                or time.monotonic() - self._snapshot_at >= self.snapshot_seconds):
+            self.snapshot()
+        return out
+
+    def snapshot(self) -> str:
+        self.store.save_snapshot(self.name, codec.encode(self.state.state_dict()), self.last_id)
+        self._since_snapshot, self._snapshot_at = 0, time.monotonic()
+        return self.last_id
+
+    # -- operations (errors come back as values: see ServiceError.unwrap) ---------------------------
+    def summary(self) -> dict:
+        return {**self.state.summary(), "created_at": self.created_at}
+
+    def state_view(self) -> dict:
+        return self.state.describe()
+
+    def lease(self, size: int, worker: str, lease_seconds: float) -> dict:
+        rec = {"op": "lease", "n": size, "worker": worker, "lease_seconds": lease_seconds, "now": time.time(),
+               "batch_id": f"b-{self.state.batches + 1:06d}"}
+        return self._write(rec)
+
+    def report(self, results: list[dict], batch_id: str | None = None) -> dict:
+        try:
+            events = [RewardEvent.model_validate(r) for r in results]
+            self.state.validate_report(events)
+        except UnknownItems as e:
+            return ServiceError(422, "unknown_item", str(e)).as_dict()
+        except ValidationError as e:
+            msg = "; ".join(f"{loc}: {m}" for loc, m in format_validation_error(e, "results"))
+            return ServiceError(422, "validation_error", msg).as_dict()
+        rec = {"op": "report", "batch_id": batch_id, "now": time.time(),
+               "results": [e.model_dump(mode="json", exclude_defaults=True) for e in events]}
+        return self._write(rec)
+
+    def add_items(self, items: list[dict]) -> dict:
+        return self._write({"op": "add_items", "items": items})
+
+    def set_params(self, params: dict) -> dict:
+        try:
+            self.state.strategy.check_params(params)
+        except ValidationError as e:
+            errs = format_validation_error(e, "params")
+            return ServiceError(422, "invalid_params", "; ".join(f"{l}: {m}" for l, m in errs)).as_dict()
+        except ValueError as e:  # InvalidParams and cross-field checks
+            return ServiceError(422, "invalid_params", f"params: {e}").as_dict()
+        self._write({"op": "set_params", "params": params})
+        return self.summary()
+
+    def metrics(self) -> dict:
+        d = self.state.describe()
+        return {"events": d["events"], "duplicates": self.state.duplicates,
+                "leases_expired": self.state.leases_expired, "degenerate_ratio": d["degenerate_ratio"],
+                "arms": {a["name"]: a["weight"] for a in d["arms"]}, "restored": self.restored}
+
+    def ping(self) -> str:
+        return self.name
+
+
+def check_exists(store: ExperimentStore, name: str) -> dict:
+    cfg = store.config(name)
+    if cfg is None:
+        raise not_found(name)
+    return cfg
