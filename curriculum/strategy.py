@@ -246,12 +246,14 @@ class Strategy(ABC):
         self.update(batch)
         self.steps += 1
 
+    def check_params(self, updates: dict) -> StrategyParams:
+        """Validate a partial update of the hyperparameters without applying it (raises ValueError)."""
+        return self.Params.model_validate({**self.params.model_dump(), **updates})
+
     def set_params(self, updates: dict) -> StrategyParams:
         """Validate and apply a partial update of the hyperparameters (all-or-nothing)."""
-        merged = {**self.params.model_dump(), **updates}
-        new = self.Params.model_validate(merged)
-        self.params = new
-        return new
+        self.params = self.check_params(updates)
+        return self.params
 
     # -- shared sampling helpers ---------------------------------------------------------------
     def sync(self) -> None:

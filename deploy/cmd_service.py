@@ -1,8 +1,100 @@
-"""CLI commands (placeholder: filled in by the issue that owns them)."""
+"""`curriculum serve | experiments | state | strategies`: run the controller locally and read it."""
 from __future__ import annotations
 
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Optional
+
 import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+console = Console()
+URL = typer.Option(os.environ.get("CURRICULUM_URL", "http://127.0.0.1:8000"), "--url", help="controller URL (env CURRICULUM_URL)")
+TOKEN = typer.Option(os.environ.get("CURRICULUM_API_TOKEN"), "--token", help="bearer token (env CURRICULUM_API_TOKEN)")
+
+
+def _client(url: str, token: Optional[str]):
+    from services.client import CurriculumClient
+
+    return CurriculumClient(url, token, retries=1)
+
+
+def _fail(e: Exception) -> None:
+    console.print(f"[red]error:[/red] {e}")
+    raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    @app.command()
+    def serve(host: str = typer.Option("127.0.0.1", help="address to bind"),
+              port: int = typer.Option(8000, help="port of the REST API"),
+              redis_url: Optional[str] = typer.Option(None, help="use this Redis instead of starting one"),
+              data_dir: Path = typer.Option(Path("runs/serve"), help="where the embedded Redis keeps its data"),
+              replicas: int = typer.Option(1, help="ingress replicas"),
+              address: Optional[str] = typer.Option(None, help="join an existing Ray cluster instead of a local one"),
+              token: Optional[str] = TOKEN) -> None:
+        """Start a local Ray, Redis and the controller; serve until Ctrl-C / SIGTERM, then stop all of it."""
+        from deploy.local import LocalStack
+
+        stack = LocalStack(data_dir, host, port, redis_url, token, replicas, address)
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        try:
+            with console.status("starting Ray, Redis and the controller ..."):
+                stack.start()
+            if stack.redis:
+                console.print(f"redis: {stack.redis_url}  (data in {stack.redis.data_dir.resolve()})")
+            console.print(f"[green]controller ready[/green] at {stack.url}  (docs: {stack.url}/docs)"
+                          f"  in {stack.started_in:.1f}s; Ctrl-C stops it")
+            stop.wait()
+        finally:
+            console.print("shutting down ...")
+            stack.stop()
+
+    @app.command()
+    def experiments(url: str = URL, token: Optional[str] = TOKEN) -> None:
+        """List experiments."""
+        from services.errors import ServiceError
+
+        try:
+            rows = _client(url, token).experiments()
+        except (ServiceError, OSError) as e:
+            _fail(e)
+        t = Table("name", "strategy", "items", "arms", "events", "policy version")
+        for e in rows:
+            t.add_row(e["name"], e["strategy"]["name"], str(e["num_items"]), str(len(e["categories"])),
+                      str(e["events"]), str(e["policy_version"]))
+        console.print(t)
+
+    @app.command()
+    def state(name: str, url: str = URL, token: Optional[str] = TOKEN) -> None:
+        """The curriculum of one experiment: arm weights, values, pass rates."""
+        from services.errors import ServiceError
+
+        try:
+            s = _client(url, token).state(name)
+        except (ServiceError, OSError) as e:
+            _fail(e)
+        console.print(f"[bold]{name}[/bold]: {s['strategy']['name']}  events {s['events']}  "
+                      f"policy v{s['policy_version']}  degenerate {s['degenerate_ratio']:.1%}")
+        t = Table("arm", "weight", "value", "pass rate", "items", "events")
+        fmt = lambda x: "-" if x is None else f"{x:.3f}"  # noqa: E731
+        for a in s["arms"]:
+            t.add_row(a["name"], fmt(a["weight"]), fmt(a["value"]), fmt(a["pass_rate"]), str(a["items"]), str(a["events"]))
+        console.print(t)
+
+    @app.command()
+    def strategies() -> None:
+        """Strategies this build offers, with their parameters (no server needed)."""
+        from curriculum.registry import describe_strategies
+
+        t = Table("name", "description", "params")
+        for s in describe_strategies():
+            props = s["params"].get("properties", {})
+            t.add_row(escape(s["name"]), escape(s["description"]), ", ".join(f"{k}={v.get('default')}" for k, v in props.items()))
+        console.print(t)

@@ -109,7 +109,8 @@ async def _http_error(request: Request, e: StarletteHTTPException):
 async def edge(request: Request, call_next):
     """Auth, request size limit and latency metrics for every request."""
     t0 = time.perf_counter()
-    path = request.url.path
+    path, root = request.scope["path"], request.scope.get("root_path", "")
+    path = path[len(root):] if root and path.startswith(root) else path  # under a Serve route prefix
     s = _settings
     if s is not None:
         if path.startswith("/v1") and s.token:

@@ -63,12 +63,16 @@ class Compose(Strategy):
         self.item = strategy_class(p.item.name)(self.pool, p.item.params, seed=int(seeds[1].generate_state(1)[0]),
                                                 group_size=self.group_size)
 
+    def check_params(self, updates: dict) -> StrategyParams:
+        new = super().check_params(updates)
+        if (new.arm.name, new.item.name) != (self.arm.name, self.item.name):
+            raise ValueError("compose: the sub-strategy names cannot change while running; create a new experiment")
+        return new
+
     def set_params(self, updates: dict) -> StrategyParams:
         new = super().set_params(updates)
-        for part, sub in ((new.arm, self.arm), (new.item, self.item)):
-            if part.name != sub.name:
-                raise ValueError("compose: changing the sub-strategy names live is not supported")
-            sub.set_params(part.params)
+        self.arm.set_params(new.arm.params)
+        self.item.set_params(new.item.params)
         return new
 
     def on_grow(self, old_items: int, old_arms: int) -> None:

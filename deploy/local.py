@@ -1,0 +1,69 @@
+"""The embedded default: a local Ray, a local Redis and the controller, started and stopped together."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from services.redis_server import LocalRedis
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Connect to a cluster (address) or start a local Ray with logical CPU headroom: on 2 cores a Serve
+    replica (1 CPU by default) plus a trainer would otherwise deadlock at start-up."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if address:
+        ray.init(address=address, namespace="curriculum", log_to_driver=False)
+    else:
+        ray.init(num_cpus=num_cpus or max(8, 2 * (os.cpu_count() or 2)), include_dashboard=False,
+                 namespace="curriculum", log_to_driver=False)
+
+
+@dataclass
+class LocalStack:
+    """Ray + Redis + the controller's Serve app on host:port. `redis_url` skips the embedded Redis."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8000
+    redis_url: str | None = None
+    token: str | None = None
+    replicas: int = 1
+    address: str | None = None
+    redis: LocalRedis | None = field(default=None, init=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> "LocalStack":
+        from ray import serve
+
+        from services.app import build_app
+
+        t0 = time.time()
+        if self.redis_url is None:
+            self.redis = LocalRedis(Path(self.data_dir) / "redis").start()
+            self.redis_url = self.redis.url
+        init_ray(self.address)
+        serve.start(http_options={"host": self.host, "port": self.port})
+        serve.run(build_app(self.redis_url, self.token, replicas=self.replicas), name="curriculum", route_prefix="/")
+        self.started_in = time.time() - t0
+        return self
+
+    def stop(self) -> None:
+        import ray
+        from ray import serve
+
+        try:
+            if ray.is_initialized():
+                serve.shutdown()
+                ray.shutdown()
+        finally:
+            if self.redis:
+                self.redis.stop()

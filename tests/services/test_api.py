@@ -1,0 +1,163 @@
+"""The REST contract of API.md, against a real Serve app, real owners and a real Redis."""
+import math
+import time
+
+import httpx
+import pytest
+
+from services.errors import ServiceError
+
+ITEMS = [{"id": f"q{i}", "prompt": f"{i}+1=", "category": f"d{i % 3}", "answer": str(i + 1)} for i in range(30)]
+
+
+def create(api, name="exp1", strategy="sec", **kw):
+    return api.create_experiment(name, strategy, kw.pop("params", None), items=kw.pop("items", ITEMS), **kw)
+
+
+def raw(api):
+    return api.http
+
+
+def test_create_get_list_delete(api):
+    s = create(api)
+    assert s["name"] == "exp1" and s["num_items"] == 30 and s["categories"] == ["d0", "d1", "d2"]
+    assert s["strategy"]["name"] == "sec" and s["strategy"]["params"]["alpha"] == 0.5
+    assert set(s) >= {"name", "strategy", "group_size", "num_items", "categories", "policy_version", "events", "created_at"}
+    assert api.experiment("exp1")["num_items"] == 30
+    assert [e["name"] for e in api.experiments()] == ["exp1"]
+    r = raw(api).delete("/v1/experiments/exp1")
+    assert r.status_code == 204
+    with pytest.raises(ServiceError) as e:
+        api.experiment("exp1")
+    assert e.value.status == 404 and e.value.code == "not_found"
+
+
+def test_create_errors_change_nothing(api):
+    create(api)
+    r = raw(api).post("/v1/experiments", json={"name": "exp1", "strategy": {"name": "sec"}, "items": ITEMS})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "already_exists"
+    r = raw(api).post("/v1/experiments", json={"name": "x", "strategy": {"name": "nope"}, "items": ITEMS})
+    assert r.status_code == 422 and "strategy.name" in r.json()["error"]["message"]
+    r = raw(api).post("/v1/experiments", json={"name": "x", "strategy": {"name": "sec", "params": {"alpha": 7}}})
+    assert r.status_code == 422 and "alpha" in r.json()["error"]["message"]
+    r = raw(api).post("/v1/experiments", json={"name": "Bad Name", "strategy": {"name": "sec"}})
+    assert r.status_code == 422 and "name" in r.json()["error"]["message"]
+    r = raw(api).post("/v1/experiments", json={"name": "y", "strategy": {"name": "sec"}, "items": ITEMS,
+                                                "source": {"kind": "arithmetic"}})
+    assert r.status_code == 422 and "mutually exclusive" in r.json()["error"]["message"]
+    r = raw(api).post("/v1/experiments", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert [e["name"] for e in api.experiments()] == ["exp1"]
+
+
+def test_lease_report_state_loop_and_duplicates(api):
+    create(api, group_size=4)
+    b = api.lease("exp1", 10, worker="w1")
+    assert b["batch_id"] and b["policy_version"] == 0 and len(b["items"]) == 10
+    assert all(it["num_samples"] == 4 and "max_tokens" not in it for it in b["items"])
+    res = [{"item_id": it["id"], "rewards": [1, 0, 1, 0], "policy_version": 3, "rollout_id": f"r-{it['id']}"}
+           for it in b["items"]]
+    assert api.report("exp1", res, b["batch_id"]) == {"accepted": 10, "duplicates": 0}
+    assert api.report("exp1", res[:4], b["batch_id"]) == {"accepted": 0, "duplicates": 4}
+    st = api.state("exp1")
+    assert st["events"] == 10 and st["policy_version"] == 3
+    assert math.isclose(sum(a["weight"] for a in st["arms"]), 1.0, abs_tol=1e-9)
+    assert {a["name"] for a in st["arms"]} == {"d0", "d1", "d2"}
+    assert all(a["pass_rate"] in (None, 0.5) for a in st["arms"])
+    assert st["details"]["duplicates"] == 4
+    # the next lease reflects the reports: SEC's Q moved for the arms that were reported
+    assert any(a["value"] > 0 for a in st["arms"])
+
+
+@pytest.mark.parametrize("bad,where", [
+    ('{"results": [{"item_id": "q1", "rewards": [1]}, {"item_id": "q2", "rewards": [NaN]}]}', "results.1.rewards"),
+    ('{"results": [{"item_id": "q1", "rewards": []}]}', "results.0.rewards"),
+    ('{"results": [{"item_id": "q1", "rewards": [1]}, {"item_id": "nope", "rewards": [1]}]}', "results[1].item_id"),
+    ('{"results": []}', "results"),
+])
+def test_bad_reports_reject_the_whole_request(api, bad, where):
+    create(api)
+    r = raw(api).post("/v1/experiments/exp1/rewards", content=bad, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert where in r.json()["error"]["message"]
+    assert api.state("exp1")["events"] == 0  # nothing applied, not even the valid first entry
+
+
+def test_leased_items_are_never_handed_out_twice_and_expire(api):
+    create(api, strategy="uniform")
+    a = api.lease("exp1", 20, lease_seconds=1.0)
+    b = api.lease("exp1", 20, lease_seconds=60)
+    ids_a, ids_b = {i["id"] for i in a["items"]}, {i["id"] for i in b["items"]}
+    assert len(ids_a) == 20 and len(ids_b) == 10 and not ids_a & ids_b  # only 10 left
+    assert api.lease("exp1", 5)["items"] == []
+    time.sleep(1.2)  # a's leases expire unreported: those items come back
+    c = api.lease("exp1", 30, lease_seconds=60)
+    assert {i["id"] for i in c["items"]} == ids_a
+    assert api.state("exp1")["details"]["leases_expired"] == 20
+    # a report ends a lease, from any batch
+    api.report("exp1", [{"item_id": next(iter(ids_b)), "rewards": [1, 0]}])
+    assert [i["id"] for i in api.lease("exp1", 5)["items"]] == [next(iter(ids_b))]
+
+
+def test_add_items_patch_strategies(api):
+    create(api)
+    assert api.add_items("exp1", ITEMS[:2] + [{"id": "new", "prompt": "p", "category": "d9"}]) == {"added": 1, "existing": 2}
+    s = api.experiment("exp1")
+    assert s["num_items"] == 31 and "d9" in s["categories"]
+    assert api.patch_strategy("exp1", {"tau": 0.25})["strategy"]["params"]["tau"] == 0.25
+    r = raw(api).patch("/v1/experiments/exp1/strategy", json={"params": {"tau": -1}})
+    assert r.status_code == 422 and "tau" in r.json()["error"]["message"]
+    assert api.experiment("exp1")["strategy"]["params"]["tau"] == 0.25
+    names = {s["name"] for s in api.strategies()}
+    assert names >= {"uniform", "sec", "dump", "pcl", "posterior", "filter", "irt", "progress", "schedule", "compose"}
+    assert all("properties" in s["params"] for s in api.strategies())
+
+
+def test_not_found_and_method_errors(api):
+    for method, path in [("GET", "/v1/experiments/none"), ("GET", "/v1/experiments/none/state"),
+                         ("POST", "/v1/experiments/none/batches"), ("DELETE", "/v1/experiments/none")]:
+        r = raw(api).request(method, path, json={"size": 1} if method == "POST" else None)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", (method, path, r.text)
+
+
+def test_request_size_limit(stack, api):
+    body = b'{"items": [' + b",".join([b'{"id": "x", "prompt": "' + b"y" * 1000 + b'"}'] * 1500) + b"]}"
+    r = httpx.post(f"{stack.url}/secured/v1/experiments/x/items", content=body,
+                   headers={"Authorization": "Bearer s3cret", "content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+
+
+def test_operations_endpoints(api):
+    create(api)
+    api.lease("exp1", 3)
+    assert raw(api).get("/healthz").json() == {"status": "ok"}
+    assert raw(api).get("/readyz").status_code == 200
+    m = raw(api).get("/metrics").text
+    assert "curriculum_request_seconds_bucket" in m and 'curriculum_arm_weight{arm="d0",experiment="exp1"}' in m
+    assert raw(api).get("/openapi.json").json()["info"]["title"] == "curriculum controller"
+    assert raw(api).get("/docs").status_code == 200
+
+
+def test_auth_on_every_v1_route(stack, api):
+    base = f"{stack.url}/secured"
+    routes = [("GET", "/v1/strategies"), ("GET", "/v1/experiments"), ("POST", "/v1/experiments"),
+              ("GET", "/v1/experiments/x"), ("DELETE", "/v1/experiments/x"), ("POST", "/v1/experiments/x/items"),
+              ("PATCH", "/v1/experiments/x/strategy"), ("POST", "/v1/experiments/x/batches"),
+              ("POST", "/v1/experiments/x/rewards"), ("GET", "/v1/experiments/x/state")]
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+        for method, path in routes:
+            r = httpx.request(method, base + path, headers=headers, json={})
+            assert r.status_code == 401, (method, path, headers)
+            assert r.json()["error"]["code"] == "unauthorized"
+    ok = httpx.get(base + "/v1/strategies", headers={"Authorization": "Bearer s3cret"})
+    assert ok.status_code == 200
+    assert httpx.get(base + "/healthz").status_code == 200  # operations stay open
+
+
+def test_source_builds_the_pool(api):
+    pytest.importorskip("curriculum.sources")
+    s = api.create_experiment("arith", "uniform", source={"kind": "arithmetic", "min_digits": 1, "max_digits": 2,
+                                                          "items_per_level": 5})
+    assert s["num_items"] == 10 and len(s["categories"]) == 2
+    r = raw(api).post("/v1/experiments", json={"name": "bad", "strategy": {"name": "sec"}, "source": {"kind": "nope"}})
+    assert r.status_code == 422 and "source" in r.json()["error"]["message"]
