@@ -96,13 +96,13 @@ class ExperimentState:
         for i in sel.indices.tolist():
             heapq.heappush(self._expiry, (until, i))
         self.batches += 1
-        items = []
+        pool, items = self.pool, []
+        cats, answers, meta = pool.categories, pool._answers, pool._metadata
         for k, i in enumerate(sel.indices.tolist()):
-            it = self.pool.item(i)
-            d = {"id": it.id, "prompt": it.prompt, "category": it.category, "answer": it.answer,
-                 "num_samples": int(sel.num_samples[k])}
-            if it.metadata:
-                d["metadata"] = it.metadata
+            d = {"id": pool.ids[i], "prompt": pool.prompts[i], "category": cats[pool.category[i]],
+                 "answer": answers[i], "num_samples": int(sel.num_samples[k])}
+            if meta[i]:
+                d["metadata"] = meta[i]
             if sel.max_tokens is not None:
                 d["max_tokens"] = sel.max_tokens
             items.append(d)
