@@ -1,0 +1,67 @@
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from curriculum.sources import items_from_source
+from workers.verifiers import Verifier
+
+
+def test_arithmetic_items_are_correct_and_deterministic():
+    spec = {"kind": "arithmetic", "min_digits": 1, "max_digits": 3, "items_per_level": 40, "ops": ["+", "-", "*"], "seed": 3}
+    items = items_from_source(spec)
+    assert len(items) == 120 and [i.category for i in items[::40]] == ["d1", "d2", "d3"]
+    for it in items:
+        assert str(eval(it.prompt.rstrip("="))) == it.answer  # noqa: S307 (our own generated digits)
+        assert it.difficulty == float(it.category[1:])
+        a = it.prompt.rstrip("=").replace("*", "+").replace("-", "+").split("+")[0]
+        assert len(a) == int(it.category[1:]) or (it.category == "d1")
+    assert [i.model_dump() for i in items_from_source(spec)] == [i.model_dump() for i in items]
+    assert len({i.id for i in items}) == 120
+    assert items_from_source({**spec, "seed": 4})[0].prompt != items[0].prompt or items_from_source({**spec, "seed": 4})[1].prompt != items[1].prompt
+
+
+def test_reasoning_gym_sub_levels_and_its_own_scorer():
+    spec = {"kind": "reasoning_gym", "levels": [
+        {"name": "prod-1x1", "dataset": "products", "config": {"min_digits": 1, "max_digits": 1}, "size": 5},
+        {"name": "prod-2x2", "dataset": "products", "config": {"min_digits": 2, "max_digits": 2}, "size": 5},
+        {"name": "chain", "dataset": "chain_sum", "size": 5}]}
+    items = items_from_source(spec)
+    assert [i.category for i in items[::5]] == ["prod-1x1", "prod-2x2", "chain"]
+    assert [i.difficulty for i in items[::5]] == [0.0, 1.0, 2.0]
+    v = Verifier()
+    for it in items:
+        d = json.loads(it.model_dump_json())  # metadata survives JSON (the controller stores it)
+        assert v.score(d, f"work...\nAnswer: {it.answer}") == 1.0
+        assert v.score(d, "Answer: not a number") < 1.0
+    assert v.errors == 0
+
+
+def test_jsonl_source_with_mapping_and_bad_line(tmp_path):
+    p = tmp_path / "items.jsonl"
+    p.write_text('{"qid": 1, "question": "2+2=", "label": 4, "category": "easy"}\n\n{"qid": 2, "question": "3+3="}\n')
+    items = items_from_source({"kind": "jsonl", "path": str(p), "fields": {"id": "qid", "prompt": "question", "answer": "label"}})
+    assert [(i.id, i.prompt, i.answer, i.category) for i in items] == [("1", "2+2=", "4", "easy"), ("2", "3+3=", None, "default")]
+    p.write_text('{"id": "a", "prompt": "x"}\n{"id": "b"}\n')
+    with pytest.raises(ValueError) as e:
+        items_from_source({"kind": "jsonl", "path": str(p)})
+    assert "line 2" in str(e.value) and "prompt" in str(e.value)
+
+
+@pytest.mark.parametrize("spec,field", [
+    ({"kind": "arithmetic", "max_digits": 0}, "max_digits"),
+    ({"kind": "arithmetic", "ops": ["/"]}, "ops"),
+    ({"kind": "arithmetic", "bogus": 1}, "bogus"),
+    ({"kind": "reasoning_gym", "levels": []}, "levels"),
+    ({"kind": "nope"}, "kind"),
+])
+def test_invalid_specs_name_the_field(spec, field):
+    with pytest.raises(ValidationError) as e:
+        items_from_source(spec)
+    assert field in str(e.value)
+
+
+def test_unknown_reasoning_gym_dataset_names_the_level():
+    with pytest.raises(ValueError) as e:
+        items_from_source({"kind": "reasoning_gym", "levels": [{"name": "x", "dataset": "no_such_dataset"}]})
+    assert "levels[0]" in str(e.value)

@@ -1,0 +1,99 @@
+"""Verifiers: completion -> reward in [0, 1], chosen by the item's `metadata["verifier"]`.
+
+* "exact": normalised exact match of the extracted answer (the arithmetic family);
+* "math": `math-verify` parse + verify, for free-form math (1/2 == 0.5 == \\frac{1}{2});
+* "reasoning_gym": the dataset's own `score_answer`, on the entry re-created from the item's metadata;
+* plug-ins: `register("name", fn)` or a dotted path "package.module:function" as the verifier name.
+
+A verifier that throws scores 0 and is counted (`Verifier.errors`); it never crashes the rollout worker.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from functools import lru_cache
+from typing import Any, Callable, Mapping
+
+ScoreFn = Callable[[Mapping[str, Any], str], float]
+_ANSWER_LINE = re.compile(r"answer\s*[:：]\s*(.+)", re.IGNORECASE)
+_REGISTRY: dict[str, ScoreFn] = {}
+
+
+def register(name: str, fn: ScoreFn) -> ScoreFn:
+    _REGISTRY[name] = fn
+    return fn
+
+
+def extract_answer(text: str) -> str:
+    """The last "Answer: ..." line when there is one, else the first line of the completion."""
+    found = _ANSWER_LINE.findall(text)
+    if found:
+        return found[-1].strip()
+    return text.strip().split("\n", 1)[0].strip() if text.strip() else ""
+
+
+def _norm(s: str) -> str:
+    s = s.strip().strip(".").replace(",", "").replace(" ", "")
+    return s.lower()
+
+
+def exact(item: Mapping[str, Any], completion: str) -> float:
+    return float(item.get("answer") is not None and _norm(extract_answer(completion)) == _norm(str(item["answer"])))
+
+
+def math(item: Mapping[str, Any], completion: str) -> float:
+    from math_verify import parse, verify
+
+    gold = parse(str(item["answer"]))
+    pred = parse(extract_answer(completion))
+    return float(bool(gold) and bool(pred) and verify(gold, pred))
+
+
+@lru_cache(maxsize=64)
+def _rg_dataset(name: str, config_json: str, seed: int, size: int):
+    import reasoning_gym
+
+    return reasoning_gym.create_dataset(name, size=size, seed=seed, **json.loads(config_json))
+
+
+def reasoning_gym(item: Mapping[str, Any], completion: str) -> float:
+    m = item["metadata"]
+    ds = _rg_dataset(m["dataset"], json.dumps(m.get("config", {}), sort_keys=True), int(m["seed"]), int(m["size"]))
+    entry = ds[int(m["index"])]
+    return float(ds.score_answer(answer=extract_answer(completion), entry=entry))
+
+
+register("exact", exact)
+register("math", math)
+register("reasoning_gym", reasoning_gym)
+
+
+def resolve(name: str) -> ScoreFn:
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if ":" in name:  # plug-in by import path
+        mod, fn = name.split(":", 1)
+        return register(name, getattr(importlib.import_module(mod), fn))
+    raise KeyError(f"unknown verifier {name!r}; known: {sorted(_REGISTRY)} or 'package.module:function'")
+
+
+class Verifier:
+    """Scores completions; counts (instead of raising) every verifier failure."""
+
+    def __init__(self, default: str = "exact") -> None:
+        self.default = default
+        self.errors = 0
+        self.last_error: str | None = None
+
+    def score(self, item: Mapping[str, Any], completion: str) -> float:
+        name = (item.get("metadata") or {}).get("verifier", self.default)
+        try:
+            r = float(resolve(name)(item, completion))
+            if not 0.0 <= r <= 1.0 or r != r:
+                raise ValueError(f"verifier {name!r} returned {r}, outside [0, 1]")
+            return r
+        except Exception as e:  # a broken verifier must not take the worker down
+            self.errors += 1
+            self.last_error = f"{name}: {type(e).__name__}: {e}"
+            return 0.0
