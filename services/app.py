@@ -72,7 +72,10 @@ LEASED = Counter("curriculum_items_leased_total", "items handed out", ["experime
 EXPIRED = Gauge("curriculum_leases_expired", "leases that expired unreported", ["experiment"], registry=REGISTRY)
 ARM_WEIGHT = Gauge("curriculum_arm_weight", "probability that the next selection draws the arm",
                    ["experiment", "arm"], registry=REGISTRY)
+# owner-side totals (exact across replicas; the counters above count what this replica answered)
 STATE_EVENTS = Gauge("curriculum_experiment_events", "events applied by the owner", ["experiment"], registry=REGISTRY)
+STATE_DUPLICATES = Gauge("curriculum_experiment_duplicates", "duplicate results ignored by the owner", ["experiment"],
+                         registry=REGISTRY)
 
 
 def core() -> Controller:
@@ -92,8 +95,11 @@ async def _service_error(request: Request, e: ServiceError):
 
 @api.exception_handler(RequestValidationError)
 async def _validation_error(request: Request, e: RequestValidationError):
+    errs = e.errors()
+    if any(err["type"] == "json_invalid" for err in errs):
+        return error(400, "invalid_json", f"body: not valid JSON ({errs[0].get('ctx', {}).get('error', 'parse error')})")
     parts = []
-    for err in e.errors():
+    for err in errs:
         loc = ".".join(str(x) for x in err["loc"] if x != "body") or "body"
         parts.append(f"{loc}: {err['msg']}")
     return error(422, "validation_error", "; ".join(parts))
@@ -137,10 +143,32 @@ class Edge:
                 rejection = error(413, "too_large", f"request body exceeds {s.max_body_bytes} bytes")
         if rejection is not None:
             await rejection(scope, receive, send_wrapped)
+        elif s is not None and b"content-length" not in headers and scope["method"] in ("POST", "PATCH", "PUT"):
+            await self._limited(scope, receive, send_wrapped, s.max_body_bytes)
         else:
             await self.app(scope, receive, send_wrapped)
         route = scope.get("route")
         LATENCY.labels(getattr(route, "path", "other"), scope["method"], str(status[0])).observe(time.perf_counter() - t0)
+
+
+    async def _limited(self, scope, receive, send, limit: int) -> None:
+        """A chunked body (no content-length): read it all, counting bytes, then replay it to the app."""
+        chunks, size, more = [], 0, True
+        while more:
+            msg = await receive()
+            if msg["type"] != "http.request":
+                return
+            chunks.append(msg.get("body", b""))
+            size += len(chunks[-1])
+            more = msg.get("more_body", False)
+            if size > limit:
+                return await error(413, "too_large", f"request body exceeds {limit} bytes")(scope, receive, send)
+        body = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def replay():
+            return body.pop() if body else await receive()
+
+        await self.app(scope, replay, send)
 
 
 api.add_middleware(Edge)
@@ -176,6 +204,7 @@ async def metrics():
                 continue
             EXPIRED.labels(name).set(m["leases_expired"])
             STATE_EVENTS.labels(name).set(m["events"])
+            STATE_DUPLICATES.labels(name).set(m["duplicates"])
             for arm, w in m["arms"].items():
                 ARM_WEIGHT.labels(name, arm).set(w)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
@@ -232,8 +261,15 @@ async def patch_strategy(name: str, req: PatchStrategy):
 @api.post("/v1/experiments/{name}/batches", response_model=Batch, response_model_exclude_none=True,
           responses=ERRORS)
 async def lease_batch(name: str, req: LeaseRequest):
-    out = await core().acall(name, "lease", req.size, req.worker, req.lease_seconds)
+    report = None
+    if req.report is not None:
+        report = {"batch_id": req.report.batch_id,
+                  "results": Controller.fill_rollout_ids([r.model_dump(mode="json") for r in req.report.results])}
+    out = await core().acall(name, "lease", req.size, req.worker, req.lease_seconds, report)
     LEASED.labels(name).inc(len(out["items"]))
+    if report is not None:
+        EVENTS.labels(name).inc(out["reported"]["accepted"])
+        DUPLICATES.labels(name).inc(out["reported"]["duplicates"])
     return JSONResponse(out)  # built by the owner in the Batch shape; skips re-validating 64+ items
 
 

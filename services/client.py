@@ -13,7 +13,7 @@ import httpx
 
 from services.errors import ServiceError
 
-RETRY_STATUS = {502, 503, 504}
+RETRY_STATUS = {429, 502, 503, 504}  # transient: the owner is busy or restarting, the proxy is draining
 
 
 def _items(items: Iterable[Any]) -> list[dict]:
@@ -96,6 +96,15 @@ class CurriculumClient:
         return self._req("POST", f"/v1/experiments/{name}/batches",
                          {"size": size, "worker": worker, "lease_seconds": lease_seconds})
 
+    def next_batch(self, name: str, size: int, results=None, batch_id: str | None = None, worker: str = "client",
+                   lease_seconds: float = 300.0) -> dict:
+        """Report the previous batch's `results` (if any) and lease the next batch in ONE round trip.
+        The answer carries `reported` ({"accepted", "duplicates"}) when results were sent."""
+        body: dict[str, Any] = {"size": size, "worker": worker, "lease_seconds": lease_seconds}
+        if results:
+            body["report"] = {"batch_id": batch_id, "results": _results(results)}
+        return self._req("POST", f"/v1/experiments/{name}/batches", body)
+
     def report(self, name: str, results, batch_id: str | None = None) -> dict:
         return self._req("POST", f"/v1/experiments/{name}/rewards", {"batch_id": batch_id, "results": _results(results)})
 
@@ -109,9 +118,14 @@ class CurriculumClient:
 class InClusterClient:
     """The same operations, straight to the owner actors (no HTTP). Needs a connected Ray and the Redis URL."""
 
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, redis_url: str | None = None) -> None:
+        import os
+
         from services.controller import Controller
 
+        redis_url = redis_url or os.environ.get("CURRICULUM_REDIS_URL")
+        if not redis_url:
+            raise ValueError("redis_url: pass the controller's Redis URL or set CURRICULUM_REDIS_URL")
         self.core = Controller(redis_url)
 
     def strategies(self) -> list[dict]:
@@ -143,16 +157,14 @@ class InClusterClient:
     def lease(self, name: str, size: int, worker: str = "client", lease_seconds: float = 300.0) -> dict:
         return self.core.call(name, "lease", size, worker, lease_seconds)
 
-    def report(self, name: str, results, batch_id: str | None = None) -> dict:
-        from curriculum.events import RewardEvent
-        from pydantic import ValidationError
+    def next_batch(self, name: str, size: int, results=None, batch_id: str | None = None, worker: str = "client",
+                   lease_seconds: float = 300.0) -> dict:
+        report = {"batch_id": batch_id, "results": _results(results)} if results else None
+        return self.core.call(name, "lease", size, worker, lease_seconds, report)
 
-        res = _results(results)
-        try:  # the same validation the REST edge does, before anything reaches the owner
-            [RewardEvent.model_validate(r) for r in res]
-        except ValidationError as e:
-            raise ServiceError(422, "validation_error", str(e)) from None
-        return self.core.call(name, "report", res, batch_id)
+    def report(self, name: str, results, batch_id: str | None = None) -> dict:
+        # the owner validates every result (field-named 422) before anything is logged
+        return self.core.call(name, "report", _results(results), batch_id)
 
     def state(self, name: str) -> dict:
         return self.core.call(name, "state_view")

@@ -6,6 +6,7 @@ replicas can run it side by side.
 """
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from typing import Any
@@ -22,6 +23,12 @@ from services.store import ExperimentStore
 
 OwnerActor = ray.remote(ExperimentOwner)
 RETRY_SECONDS = 30.0  # how long a call waits for a crashed owner to come back
+MAX_PENDING = int(os.environ.get("CURRICULUM_OWNER_MAX_PENDING", 512))  # owner calls queued from one process
+# before callers get 429 (backpressure instead of an unbounded queue)
+
+
+def too_busy(name: str) -> ServiceError:
+    return ServiceError(429, "too_many_requests", f"the owner of {name!r} has too many calls queued; retry later")
 
 
 class Controller:
@@ -43,13 +50,17 @@ class Controller:
                 raise not_found(name) from None
             # get_if_exists: two replicas restoring the same experiment end up with one owner
             h = OwnerActor.options(name=owner_name(name), namespace=NAMESPACE, lifetime="detached",
-                                   get_if_exists=True, max_restarts=-1, num_cpus=0).remote(
+                                   get_if_exists=True, max_restarts=-1, num_cpus=0,
+                                   max_pending_calls=MAX_PENDING).remote(
                 name, self.redis_url, *self.snapshot)
         self._owners[name] = h
         return h
 
     def call_ref(self, name: str, method: str, *args):
-        return getattr(self.owner(name), method).remote(*args)
+        try:
+            return getattr(self.owner(name), method).remote(*args)
+        except ray.exceptions.PendingCallsLimitExceeded:
+            raise too_busy(name) from None
 
     def call(self, name: str, method: str, *args):
         """Synchronous owner call; waits out an owner restart (records are idempotent by rollout_id)."""

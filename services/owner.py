@@ -16,7 +16,7 @@ from curriculum import codec
 from curriculum.events import RewardEvent
 from curriculum.experiment import ExperimentConfig, ExperimentState, UnknownItems
 from curriculum.registry import format_validation_error
-from services.errors import ServiceError, not_found
+from services.errors import ServiceError
 from services.store import ExperimentStore
 
 NAMESPACE = "curriculum"
@@ -54,9 +54,10 @@ class ExperimentOwner:
         self.restored = {"snapshot": snap is not None, "replayed": replayed}
         self._since_snapshot, self._snapshot_at = replayed, time.monotonic()
 
-    def _write(self, rec: dict) -> Any:
+    def _write(self, rec: dict, live: dict | None = None) -> Any:
+        """Log `rec` (JSON) first, then apply it; `live` is the same record with already-validated objects."""
         self.last_id = self.store.append(self.name, rec)
-        out = self.state.apply(rec)
+        out = self.state.apply(live or rec)
         self._since_snapshot += 1
         if (self._since_snapshot >= self.snapshot_every
                 or time.monotonic() - self._snapshot_at >= self.snapshot_seconds):
@@ -75,10 +76,18 @@ class ExperimentOwner:
     def state_view(self) -> dict:
         return self.state.describe()
 
-    def lease(self, size: int, worker: str, lease_seconds: float) -> dict:
+    def lease(self, size: int, worker: str, lease_seconds: float, report: dict | None = None) -> dict:
+        """Lease a batch; with `report` ({"results", "batch_id"}), first apply those results (one round trip
+        per rollout loop). All-or-nothing: a bad report rejects the whole call before anything is logged."""
+        ack = None
+        if report is not None:
+            ack = self.report(report["results"], report.get("batch_id"))
+            if "__error__" in ack:
+                return ack
         rec = {"op": "lease", "n": size, "worker": worker, "lease_seconds": lease_seconds, "now": time.time(),
                "batch_id": f"b-{self.state.batches + 1:06d}"}
-        return self._write(rec)
+        out = self._write(rec)
+        return out if ack is None else {**out, "reported": ack}
 
     def report(self, results: list[dict], batch_id: str | None = None) -> dict:
         try:
@@ -91,7 +100,7 @@ class ExperimentOwner:
             return ServiceError(422, "validation_error", msg).as_dict()
         rec = {"op": "report", "batch_id": batch_id, "now": time.time(),
                "results": [e.model_dump(mode="json", exclude_defaults=True) for e in events]}
-        return self._write(rec)
+        return self._write(rec, {**rec, "results": events})  # apply the validated events, not a 3rd parse
 
     def add_items(self, items: list[dict]) -> dict:
         return self._write({"op": "add_items", "items": items})
@@ -116,9 +125,3 @@ class ExperimentOwner:
     def ping(self) -> str:
         return self.name
 
-
-def check_exists(store: ExperimentStore, name: str) -> dict:
-    cfg = store.config(name)
-    if cfg is None:
-        raise not_found(name)
-    return cfg

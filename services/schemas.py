@@ -43,17 +43,19 @@ class PatchStrategy(BaseModel):
     params: dict[str, Any]
 
 
+class ReportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    batch_id: str | None = Field(None, max_length=256)
+    results: list[RewardEvent] = Field(min_length=1, max_length=100_000)
+
+
 class LeaseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     size: int = Field(ge=1, le=100_000, description="items wanted")
     worker: str = Field("anonymous", min_length=1, max_length=256, description="who leases (for audit)")
     lease_seconds: float = Field(300.0, gt=0, le=7 * 86400, description="seconds until an unreported item is eligible again")
-
-
-class ReportRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    batch_id: str | None = Field(None, max_length=256)
-    results: list[RewardEvent] = Field(min_length=1, max_length=100_000)
+    report: ReportRequest | None = Field(None, description="optional: results to report first, in the same call "
+                                         "(one round trip per rollout loop; all-or-nothing)")
 
 
 class StrategyRef(BaseModel):
@@ -87,15 +89,16 @@ class BatchItem(BaseModel):
     metadata: dict[str, Any] | None = None
 
 
+class ReportAck(BaseModel):
+    accepted: int
+    duplicates: int
+
+
 class Batch(BaseModel):
     batch_id: str
     policy_version: int
     items: list[BatchItem]
-
-
-class ReportAck(BaseModel):
-    accepted: int
-    duplicates: int
+    reported: ReportAck | None = Field(None, description="the ack of `report`, when the request carried one")
 
 
 class AddItemsAck(BaseModel):

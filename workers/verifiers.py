@@ -1,6 +1,7 @@
 """Verifiers: completion -> reward in [0, 1], chosen by the item's `metadata["verifier"]`.
 
-* "exact": normalised exact match of the extracted answer (the arithmetic family);
+* "exact": normalised exact match of the extracted answer;
+* "digits": partial credit, the share of right-aligned matching characters (the arithmetic family's default);
 * "math": `math-verify` parse + verify, for free-form math (1/2 == 0.5 == \\frac{1}{2});
 * "reasoning_gym": the dataset's own `score_answer`, on the entry re-created from the item's metadata;
 * plug-ins: `register("name", fn)` or a dotted path "package.module:function" as the verifier name.
@@ -42,6 +43,17 @@ def exact(item: Mapping[str, Any], completion: str) -> float:
     return float(item.get("answer") is not None and _norm(extract_answer(completion)) == _norm(str(item["answer"])))
 
 
+def digits(item: Mapping[str, Any], completion: str) -> float:
+    """Partial credit for numbers: the share of right-aligned characters that match (1.0 = exact). The units
+    digit of a sum needs only single-digit skill, so harder levels give a learning signal before any exact
+    answer appears."""
+    gold, pred = _norm(str(item.get("answer", ""))), _norm(extract_answer(completion))
+    if not gold or not pred:
+        return 0.0
+    same = sum(a == b for a, b in zip(reversed(gold), reversed(pred)))
+    return same / max(len(gold), len(pred))
+
+
 def math(item: Mapping[str, Any], completion: str) -> float:
     from math_verify import parse, verify
 
@@ -65,6 +77,7 @@ def reasoning_gym(item: Mapping[str, Any], completion: str) -> float:
 
 
 register("exact", exact)
+register("digits", digits)
 register("math", math)
 register("reasoning_gym", reasoning_gym)
 

@@ -24,6 +24,7 @@ class ArithmeticSource(BaseModel):
     ops: list[Literal["+", "-", "*"]] = Field(default_factory=lambda: ["+"], min_length=1, description="operators")
     seed: int = Field(0, ge=0, description="generator seed")
     id_prefix: str = Field("arith", min_length=1, max_length=64, description="prefix of item ids")
+    verifier: Literal["exact", "digits"] = Field("digits", description="reward: exact match or per-digit partial credit")
 
     @model_validator(mode="after")
     def _range(self) -> "ArithmeticSource":
@@ -42,7 +43,7 @@ class ArithmeticSource(BaseModel):
             sym = self.ops[op[k]]
             x, y = int(a[k]), int(b[k])
             out.append(Item(id=f"{self.id_prefix}-d{d}-{k:06d}", prompt=f"{x}{sym}{y}=", category=f"d{d}",
-                            answer=str(OPS[sym](x, y)), difficulty=float(d), metadata={"verifier": "exact"}))
+                            answer=str(OPS[sym](x, y)), difficulty=float(d), metadata={"verifier": self.verifier}))
         return out
 
     def items(self) -> list[Item]:

@@ -46,7 +46,9 @@ def test_create_errors_change_nothing(api):
                                                 "source": {"kind": "arithmetic"}})
     assert r.status_code == 422 and "mutually exclusive" in r.json()["error"]["message"]
     r = raw(api).post("/v1/experiments", content=b"{not json", headers={"content-type": "application/json"})
-    assert r.status_code == 422
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
+    r = raw(api).post("/v1/experiments", json={"name": "z", "strategy": {"name": "sec"}, "items": ITEMS + ITEMS[:1]})
+    assert r.status_code == 422 and "items[30].id" in r.json()["error"]["message"]
     assert [e["name"] for e in api.experiments()] == ["exp1"]
 
 
@@ -161,3 +163,48 @@ def test_source_builds_the_pool(api):
     assert s["num_items"] == 10 and len(s["categories"]) == 2
     r = raw(api).post("/v1/experiments", json={"name": "bad", "strategy": {"name": "sec"}, "source": {"kind": "nope"}})
     assert r.status_code == 422 and "source" in r.json()["error"]["message"]
+
+
+def test_report_and_lease_in_one_call(api):
+    create(api, strategy="uniform", group_size=2)
+    b1 = api.lease("exp1", 10)
+    res = [{"item_id": it["id"], "rewards": [1, 0], "rollout_id": f"r-{it['id']}"} for it in b1["items"]]
+    b2 = api.next_batch("exp1", 25, res, b1["batch_id"])
+    assert b2["reported"] == {"accepted": 10, "duplicates": 0}
+    # the report ended b1's leases before the new lease was taken: all 30 items were eligible
+    assert len(b2["items"]) == 25 and api.state("exp1")["events"] == 10
+    assert api.next_batch("exp1", 1, res[:3])["reported"] == {"accepted": 0, "duplicates": 3}
+    # a bad report rejects the whole call: no lease is taken, nothing is applied
+    before = api.state("exp1")
+    bad = [{"item_id": "q0", "rewards": [1, 1], "rollout_id": "new-1"}, {"item_id": "nope", "rewards": [1]}]
+    with pytest.raises(ServiceError) as e:
+        api.next_batch("exp1", 5, bad)
+    assert e.value.status == 422 and "results[1].item_id" in e.value.message
+    assert api.state("exp1") == before
+
+
+def test_chunked_body_over_the_limit_is_413(stack, api):
+    def chunks():
+        for _ in range(40):
+            yield b" " * 50_000  # 2 MB of whitespace, no content-length, against a 1 MiB limit
+
+    r = httpx.post(f"{stack.url}/secured/v1/experiments/x/items", content=chunks(),
+                   headers={"Authorization": "Bearer s3cret", "content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+    small = httpx.post(f"{stack.url}/secured/v1/experiments/x/items", content=iter([b'{"items": [', b"]}"]),
+                       headers={"Authorization": "Bearer s3cret", "content-type": "application/json"})
+    assert small.status_code == 422  # a small chunked body reaches validation (empty item list)
+
+
+def test_owner_backpressure_is_429(api, redis_url, monkeypatch):
+    import ray
+
+    import services.controller as ctl
+
+    create(api, name="busy")
+    ray.kill(ray.get_actor("owner:busy", namespace="curriculum"), no_restart=True)
+    monkeypatch.setattr(ctl, "MAX_PENDING", 2)
+    c = ctl.Controller(redis_url)  # this process restores the owner, with a queue of 2
+    with pytest.raises(ServiceError) as e:
+        [c.call_ref("busy", "summary") for _ in range(50)]
+    assert e.value.status == 429 and e.value.code == "too_many_requests"
