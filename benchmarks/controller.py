@@ -1,6 +1,6 @@
 """Controller loop latency: lease a batch of 64 + report 64 x 8 rewards, over REST and through the in-cluster
-client (no HTTP), against a real local Ray + Serve + Redis; and, in the same run, the Redis XADD ceiling for
-the same records, as a ratio.
+client (no HTTP), as two calls (lease; report) and as one (`next_batch`: report + lease), against a real local
+Ray + Serve + Redis; and, in the same run, the Redis XADD ceiling for the same records, as a ratio.
 
     .venv/bin/python benchmarks/controller.py [--loops 300] [--items 10000] [--strategy sec]
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -17,21 +18,37 @@ import numpy as np
 BATCH, GROUP = 64, 8
 
 
+def results_for(batch: dict, rng, tag: str) -> list[dict]:
+    return [{"item_id": it["id"], "rewards": rng.integers(0, 2, GROUP).tolist(), "policy_version": 0,
+             "rollout_id": f"{tag}-{batch['batch_id']}-{j}"} for j, it in enumerate(batch["items"])]
+
+
 def loop(client, name: str, loops: int, tag: str) -> list[float]:
+    """Two calls per loop: lease, then report."""
     rng = np.random.default_rng(0)
     lat = []
     for k in range(loops):
         t0 = time.perf_counter()
         b = client.lease(name, BATCH, worker="bench", lease_seconds=60)
-        res = [{"item_id": it["id"], "rewards": rng.integers(0, 2, GROUP).tolist(), "policy_version": 0,
-                "rollout_id": f"{tag}-{k}-{j}"} for j, it in enumerate(b["items"])]
-        client.report(name, res, b["batch_id"])
+        client.report(name, results_for(b, rng, tag), b["batch_id"])
         lat.append(time.perf_counter() - t0)
     return lat
 
 
-def xadd_ceiling(redis_url: str, record: dict, n: int = 2000) -> float:
-    """Records/s for pipelined XADD of this record (the owner writes one per call, unpipelined: also measured)."""
+def loop_one_call(client, name: str, loops: int, tag: str) -> list[float]:
+    """One call per loop: report the previous batch and lease the next (`next_batch`)."""
+    rng = np.random.default_rng(0)
+    b = client.lease(name, BATCH, worker="bench", lease_seconds=60)
+    lat = []
+    for k in range(loops):
+        t0 = time.perf_counter()
+        b = client.next_batch(name, BATCH, results_for(b, rng, tag), b["batch_id"], worker="bench", lease_seconds=60)
+        lat.append(time.perf_counter() - t0)
+    return lat
+
+
+def xadd_ceiling(redis_url: str, record: dict, n: int = 2000) -> tuple[float, float]:
+    """Records/s for XADD of this record: one command per call as the owner does, and pipelined (batches of 64)."""
     import redis
 
     r = redis.Redis.from_url(redis_url)
@@ -40,8 +57,15 @@ def xadd_ceiling(redis_url: str, record: dict, n: int = 2000) -> float:
     for _ in range(n):
         r.xadd("bench:xadd", {"r": payload})
     single = n / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    for _ in range(n // 64):
+        p = r.pipeline(transaction=False)
+        for _ in range(64):
+            p.xadd("bench:xadd", {"r": payload})
+        p.execute()
+    piped = (n // 64 * 64) / (time.perf_counter() - t0)
     r.delete("bench:xadd")
-    return single
+    return single, piped
 
 
 def stats(lat: list[float]) -> dict:
@@ -67,32 +91,38 @@ def main(argv: list[str] | None = None) -> dict:
         items = [{"id": f"q{i}", "prompt": f"{i}+{i % 7}=", "category": f"d{i % 8}"} for i in range(args.items)]
         http = CurriculumClient(stack.url)
         http.create_experiment("bench", args.strategy, items=items)
-        loop(http, "bench", 20, "warm")
-        rest = stats(loop(http, "bench", args.loops, "rest"))
         inc = InClusterClient(stack.redis_url)
-        loop(inc, "bench", 20, "warm2")
-        incl = stats(loop(inc, "bench", args.loops, "inc"))
+        paths = {"rest": (http, loop), "rest_one_call": (http, loop_one_call),
+                 "in_cluster": (inc, loop), "in_cluster_one_call": (inc, loop_one_call)}
+        out_paths = {}
+        for key, (client, fn) in paths.items():
+            fn(client, "bench", 20, f"warm-{key}")
+            out_paths[key] = stats(fn(client, "bench", args.loops, key))
         rec = {"op": "report", "batch_id": "b-000001", "now": time.time(),
                "results": [{"item_id": f"q{j}", "rewards": [1, 0, 1, 1, 0, 0, 1, 0], "rollout_id": f"x-{j}"}
                            for j in range(BATCH)]}
-        xadd = xadd_ceiling(stack.redis_url, rec)
+        xadd, xadd_piped = xadd_ceiling(stack.redis_url, rec)
     finally:
         stack.stop()
     xadd_events = xadd * BATCH
     out = {"batch": BATCH, "group_size": GROUP, "items": args.items, "strategy": args.strategy, "loops": args.loops,
-           "rest": rest, "in_cluster": incl, "redis_xadd_records_per_s": xadd,
-           "redis_xadd_events_per_s": xadd_events,
-           "rest_share_of_xadd_ceiling": rest["events_per_s"] / xadd_events,
-           "in_cluster_share_of_xadd_ceiling": incl["events_per_s"] / xadd_events}
+           "cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0], **out_paths,
+           "redis_xadd_records_per_s": xadd, "redis_xadd_pipelined_records_per_s": xadd_piped,
+           "redis_xadd_events_per_s": xadd_events}
+    for key in paths:
+        out[f"{key}_share_of_xadd_ceiling"] = out[key]["events_per_s"] / xadd_events
     print(f"\nController loop (lease {BATCH} + report {BATCH} x {GROUP}), {args.items:,} items, {args.strategy}, "
-          f"{args.loops} loops:\n")
+          f"{args.loops} loops, {os.cpu_count()} cores, load {out['load_avg_1m']:.1f}:\n")
     print("| path | p50 ms | p99 ms | loops/s | reward events/s | share of Redis XADD ceiling |")
     print("|---|---:|---:|---:|---:|---:|")
-    for k, label in (("rest", "REST (httpx -> Serve -> owner)"), ("in_cluster", "in-cluster client (owner handle)")):
-        s = out[k]
+    labels = {"rest": "REST, 2 calls (lease; report)", "rest_one_call": "REST, 1 call (next_batch: report + lease)",
+              "in_cluster": "in-cluster, 2 calls (owner handle)", "in_cluster_one_call": "in-cluster, 1 call"}
+    for key, label in labels.items():
+        s = out[key]
         print(f"| {label} | {s['p50_ms']:.1f} | {s['p99_ms']:.1f} | {s['loops_per_s']:.0f} | {s['events_per_s']:,.0f} | "
-              f"{out[k + '_share_of_xadd_ceiling']:.1%} |")
-    print(f"| Redis XADD of the same report record (unpipelined) | | | {xadd:,.0f} records/s | {xadd_events:,.0f} | 100% |")
+              f"{out[key + '_share_of_xadd_ceiling']:.1%} |")
+    print(f"| Redis XADD of one report record, unpipelined (pipelined: {xadd_piped:,.0f}/s) | | | "
+          f"{xadd:,.0f} records/s | {xadd_events:,.0f} | 100% |")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2))
     print(f"\nwrote {args.out}")

@@ -1,0 +1,142 @@
+"""The learner: a Ray Train `TorchTrainer` whose ranks read their own rollout groups from the queue, take
+GRPO steps on balanced batches and publish weights with a new version after each step.
+
+Per step, each rank: reads groups (its own, via the consumer group; plus any a dead rank left pending), drops
+the stale and the degenerate (counted), picks a batch mixed across categories in the proportions the
+controller reports (its arm weights), steps, and ACKs the groups only after the step is committed — so a rank
+that dies mid-step leaves its groups pending for another rank to claim. Rank 0 publishes weights, evaluates
+greedily on held-out items every `eval_every` steps, and appends metrics to `cur:exp:{name}:trainer`.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from workers.grpo import GRPOConfig
+
+
+class TrainerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    experiment: str
+    redis_url: str
+    model_path: str
+    steps: int = Field(100, ge=1, description="optimizer steps (= policy versions published)")
+    groups_per_step: int = Field(32, ge=1, description="non-degenerate groups per step (per rank)")
+    num_workers: int = Field(1, ge=1, description="Ray Train ranks")
+    cpus_per_worker: float = Field(1.0, gt=0, description="logical CPUs per rank")
+    use_gpu: bool = Field(False, description="train on GPUs")
+    max_staleness: int = Field(4, ge=0, description="policy versions a group may lag behind")
+    wait_seconds: float = Field(30.0, gt=0, description="longest wait for a full batch before stepping on what came")
+    claim_idle_ms: int = Field(60_000, ge=1, description="pending groups idle this long are claimed from a dead rank")
+    eval_every: int = Field(10, ge=1, description="steps between greedy evaluations (rank 0)")
+    eval_items: list[dict] = Field(default_factory=list, description="held-out items {prompt, answer, category}")
+    eval_max_tokens: int = Field(8, ge=1)
+    checkpoint_every: int = Field(50, ge=1, description="steps between Ray Train checkpoints")
+    storage_path: str | None = Field(None, description="where Ray Train keeps checkpoints")
+    grpo: GRPOConfig = Field(default_factory=GRPOConfig)
+
+
+def metrics_key(experiment: str) -> str:
+    return f"cur:exp:{experiment}:trainer"
+
+
+def evaluate(model, tok, items: list[dict], max_tokens: int) -> dict[str, float]:
+    """Greedy exact-match accuracy per category."""
+    from workers.backends.hf import HFBackend
+    from workers.verifiers import exact
+
+    if not items:
+        return {}
+    be = HFBackend("", model=model, tokenizer=tok, device=str(next(model.parameters()).device))
+    outs = be.generate([it["prompt"] for it in items], 1, max_tokens, temperature=0)
+    acc: dict[str, list[float]] = {}
+    for it, o in zip(items, outs):
+        acc.setdefault(it["category"], []).append(exact(it, o[0].text))
+    return {k: sum(v) / len(v) for k, v in sorted(acc.items())}
+
+
+def train_loop(config: dict) -> None:
+    import numpy as np
+    import ray.train
+    import redis
+    import torch
+
+    from services.client import InClusterClient
+    from workers.grpo import grpo_step
+    from workers.model import load_policy
+    from workers.queue import RolloutQueue, balance
+    from workers.weights import publish
+
+    cfg = TrainerConfig.model_validate(config)
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    model, tok = load_policy(cfg.model_path)
+    device = ray.train.torch.get_device() if cfg.use_gpu else torch.device("cpu")
+    model.to(device)
+    ddp = ray.train.torch.prepare_model(model) if world > 1 else model
+    opt = torch.optim.AdamW(ddp.parameters(), lr=cfg.grpo.lr)
+    queue = RolloutQueue(cfg.redis_url, cfg.experiment, max_staleness=cfg.max_staleness)
+    client = InClusterClient(cfg.redis_url)
+    r = redis.Redis.from_url(cfg.redis_url)
+    me = f"trainer-{rank}"
+    rng = np.random.default_rng(rank)
+    buffer = []  # deliveries read but not yet used (carried to the next step)
+    version = 0
+    if rank == 0:
+        publish(cfg.redis_url, cfg.experiment, 0, model.state_dict())
+    for step in range(1, cfg.steps + 1):
+        t0 = time.perf_counter()
+        deadline = time.monotonic() + cfg.wait_seconds
+        while True:
+            live = [d for d in buffer if not d.group.degenerate]
+            if len(live) >= cfg.groups_per_step or time.monotonic() > deadline:
+                break
+            buffer += queue.claim_stale(me, cfg.claim_idle_ms, current_version=version)
+            buffer += queue.read(me, cfg.groups_per_step * 2, block_ms=200, current_version=version)
+        t_wait = time.perf_counter() - t0
+        arms = {a["name"]: a["weight"] for a in client.state(cfg.experiment)["arms"]}
+        idx, degenerate = balance([d.group for d in buffer], arms, cfg.groups_per_step, rng)
+        used = [buffer[i] for i in idx]
+        dropped = [d for d in buffer if d.group.degenerate]
+        t1 = time.perf_counter()
+        m = grpo_step(ddp, opt, [d.group for d in used], cfg.grpo, tok.pad_token_id)
+        t_train = time.perf_counter() - t1
+        version = step
+        # the step is committed: now (and only now) the groups it used are acknowledged
+        queue.ack([d.id for d in used + dropped])
+        buffer = [d for d in buffer if d not in used and d not in dropped]
+        if rank == 0:
+            publish(cfg.redis_url, cfg.experiment, version, model.state_dict())
+            rec = {"step": step, "version": version, "time": time.time(), "wait_s": t_wait, "train_s": t_train,
+                   "groups": len(used), "degenerate_dropped": degenerate, "loss": m.get("loss", 0.0),
+                   "kl": m.get("kl", 0.0), "clip_frac": m.get("clip_frac", 0.0), "tokens": m.get("tokens", 0),
+                   "queue": queue.stats(), "arm_weights": arms,
+                   "mean_reward": float(np.mean([np.mean(d.group.rewards) for d in used])) if used else None}
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                rec["eval"] = evaluate(model, tok, cfg.eval_items, cfg.eval_max_tokens)
+            r.rpush(metrics_key(cfg.experiment), json.dumps(rec))
+            ckpt = None
+            if cfg.storage_path and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
+                d = Path(cfg.storage_path) / f"policy-v{version}"
+                model.save_pretrained(d)
+                tok.save_pretrained(d)
+                ckpt = ray.train.Checkpoint.from_directory(str(d))
+            ray.train.report({"step": step, "loss": rec["loss"]}, checkpoint=ckpt)
+        else:
+            ray.train.report({"step": step})
+
+
+def run_trainer(cfg: TrainerConfig):
+    """Blocking: runs the TorchTrainer to completion and returns its Result."""
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    trainer = TorchTrainer(
+        train_loop, train_loop_config=cfg.model_dump(),
+        scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
+                                     resources_per_worker={"CPU": cfg.cpus_per_worker}),
+        run_config=RunConfig(name=f"train-{cfg.experiment}", storage_path=cfg.storage_path))
+    return trainer.fit()
