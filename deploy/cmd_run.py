@@ -58,7 +58,7 @@ class RunConfig(BaseModel):
     trainer_workers: int = Field(1, ge=1)
     eval_every: int = Field(10, ge=1)
     max_staleness: int = Field(2, ge=0)
-    queue_budget: int = Field(128, ge=1)
+    queue_budget: Optional[int] = Field(None, ge=1, description="rollout queue budget in groups (default: 2 steps' worth)")
     grpo: GRPOConfig = Field(default_factory=lambda: GRPOConfig(lr=2e-4))
     seed: int = 0
     out: str = Field("runs/latest", description="report folder")
@@ -93,7 +93,7 @@ def prepare_policy(cfg: RunConfig, out: Path) -> str:
     for _ in range(cfg.sft_steps):
         idx = torch.randint(0, len(warm), (64,), generator=g).tolist()
         sft_step(model, opt, tok, [warm[i].prompt for i in idx], [warm[i].answer for i in idx])
-    return str(save_policy(model, tok, out / "policy-init"))
+    return str(save_policy(model, tok, out / "policy-init").resolve())
 
 
 def eval_items(cfg: RunConfig) -> list[dict]:
@@ -134,7 +134,14 @@ def run_one(cfg: RunConfig, strategy: StrategyChoice, stack, policy: str, out: P
                          grpo=cfg.grpo)
     result: dict[str, Any] = {}
     t0 = time.time()
-    trainer_thread = threading.Thread(target=lambda: result.setdefault("fit", run_trainer(tcfg)), daemon=True)
+
+    def fit() -> None:
+        try:
+            result["fit"] = run_trainer(tcfg)
+        except Exception as e:  # surfaced below, after the pool is shut down
+            result["error"] = e
+
+    trainer_thread = threading.Thread(target=fit, daemon=True)
     trainer_thread.start()
     # workers start once version 0 is published, so the first rollouts use the warm-started policy
     sub = WeightSubscriber(stack.redis_url, name)
@@ -142,7 +149,7 @@ def run_one(cfg: RunConfig, strategy: StrategyChoice, stack, policy: str, out: P
         time.sleep(0.2)
     rcfg = RolloutConfig(experiment=name, redis_url=stack.redis_url, model_path=policy, backend=cfg.backend,
                          batch_size=cfg.rollout_batch, temperature=cfg.temperature, max_tokens=cfg.max_tokens,
-                         queue_budget=cfg.queue_budget, max_staleness=cfg.max_staleness, seed=cfg.seed)
+                         queue_budget=cfg.queue_budget or 2 * cfg.groups_per_step * cfg.trainer_workers, max_staleness=cfg.max_staleness, seed=cfg.seed)
     pool = start_pool(name, RolloutWorker, {"cfg": rcfg.model_dump()}, cfg.rollout_workers)
     r = _redis.Redis.from_url(stack.redis_url)
     history: list[dict] = []
@@ -157,8 +164,8 @@ def run_one(cfg: RunConfig, strategy: StrategyChoice, stack, policy: str, out: P
     ray.get(pool.shutdown.remote())
     ray.kill(pool)
     wall = time.time() - t0
-    if "fit" in result and result["fit"].error:
-        raise RuntimeError(f"trainer failed: {result['fit'].error}")
+    if "error" in result:
+        raise RuntimeError(f"trainer failed: {result['error']}") from result["error"]
     state = client.state(name)
     workers = [w for w in status["workers"].values() if "error" not in w]
     return {"strategy": strategy.model_dump(), "experiment": name, "wall_s": wall, "history": history,
@@ -263,7 +270,7 @@ def run_pipeline(config_path: str | None = None, address: str | None = None,
     from deploy.local import LocalStack
 
     cfg = load_config(config_path, overrides)
-    out = Path(cfg.out)
+    out = Path(cfg.out).resolve()  # Ray workers run in other folders
     out.mkdir(parents=True, exist_ok=True)
     stack = LocalStack(out / "stack", port=cfg.port, address=address)
     with console.status("starting Ray, Redis and the controller ..."):

@@ -47,13 +47,21 @@ def redis_url(redis_server):
     return redis_server.url
 
 
-@pytest.fixture(scope="session")
-def ray_local():
-    """A local Ray with logical CPU headroom (a Serve replica takes 1 CPU; the machine has 2)."""
+@pytest.fixture()
+def ray_local(_ray_session):
+    """A local Ray with logical CPU headroom (a Serve replica takes 1 CPU; the machine has 2). Started on first
+    use and again if a test (the multi-node pool tests) shut it down; stopped at the end of the session."""
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=8, include_dashboard=False, log_to_driver=False,
+        ray.init(num_cpus=8, include_dashboard=False, log_to_driver=False, namespace="curriculum",
                  runtime_env={"env_vars": {"RAY_USAGE_STATS_ENABLED": "0"}})
-    yield ray
+    return ray
+
+
+@pytest.fixture(scope="session")
+def _ray_session():
+    yield
+    import ray
+
     ray.shutdown()

@@ -30,7 +30,7 @@ class WorkerPool:
         self.resources = resources or {"num_cpus": 0.5}
         self.interval, self.stop_timeout = interval, stop_timeout
         self.live: dict[str, dict[str, Any]] = {}  # id -> {actor, run, started}
-        self.restarts = self.retired = 0
+        self.restarts = self.retired = self.retired_clean = 0
         self.lock = threading.Lock()
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
@@ -45,7 +45,8 @@ class WorkerPool:
         w = self.live.pop(wid)
         try:
             w["actor"].stop.remote()
-            ray.wait([w["run"]], timeout=self.stop_timeout)
+            done, _ = ray.wait([w["run"]], timeout=self.stop_timeout)
+            self.retired_clean += bool(done)  # run() returned: its last batch was finished and reported
         finally:
             ray.kill(w["actor"])
         self.retired += 1
@@ -87,11 +88,13 @@ class WorkerPool:
         beats = {}
         for wid, w in live:
             try:
-                beats[wid] = ray.get(w["actor"].heartbeat.remote(), timeout=5)
+                beats[wid] = ray.get(w["actor"].heartbeat.remote(), timeout=2)
+            except ray.exceptions.GetTimeoutError:  # not placed yet: waiting for resources (e.g. a GPU node)
+                beats[wid] = {"id": wid, "error": "pending"}
             except Exception as e:
                 beats[wid] = {"id": wid, "error": type(e).__name__}
         return {"target": self.target, "live": len(live), "restarts": self.restarts, "retired": self.retired,
-                "workers": beats}
+                "retired_clean": self.retired_clean, "workers": beats}
 
     def shutdown(self) -> dict:
         self._stop.set()
