@@ -16,7 +16,7 @@ if [ ! -f "$stamp" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip
   # torch first and pinned: an unpinned resolve would pull a multi-GB CUDA build.
   "$VENV/bin/python" -m pip install -q "torch==2.13.0"
-  "$VENV/bin/python" -m pip install -q -e ".[dev]"
+  "$VENV/bin/python" -m pip install -q -e ".[${CURRICULUM_EXTRAS:-dev}]"
   rm -f "$VENV"/.installed-*
   touch "$stamp"
 fi
