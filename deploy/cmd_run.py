@@ -50,6 +50,8 @@ class RunConfig(BaseModel):
     group_size: int = Field(8, ge=2, description="rollouts per prompt")
     rollout_workers: int = Field(1, ge=0, description="rollout actors in the pool")
     rollout_batch: int = Field(32, ge=1, description="items leased per rollout batch")
+    rollout_gpus: float = Field(0.0, ge=0, description="GPUs per rollout actor (>0: pending actors grow the GPU group)")
+    trainer_gpus: int = Field(0, ge=0, le=1, description="1: each Ray Train rank takes a GPU")
     max_tokens: int = Field(6, ge=1)
     temperature: float = Field(1.0, ge=0)
     backend: str = Field("hf", description="hf | vllm")
@@ -103,7 +105,7 @@ def eval_items(cfg: RunConfig) -> list[dict]:
     if spec.get("kind") == "arithmetic":
         spec.update(items_per_level=cfg.eval_items_per_level, seed=int(spec.get("seed", 0)) + 10_007, id_prefix="eval")
     items = items_from_source(spec)
-    return [{"prompt": i.prompt, "answer": i.answer, "category": i.category} for i in items]
+    return [{"prompt": i.prompt, "answer": i.answer, "category": i.category, "metadata": i.metadata} for i in items]
 
 
 def run_one(cfg: RunConfig, strategy: StrategyChoice, stack, policy: str, out: Path) -> dict:
@@ -130,7 +132,7 @@ def run_one(cfg: RunConfig, strategy: StrategyChoice, stack, policy: str, out: P
     tcfg = TrainerConfig(experiment=name, redis_url=stack.redis_url, model_path=policy, steps=cfg.train_steps,
                          groups_per_step=cfg.groups_per_step, num_workers=cfg.trainer_workers,
                          max_staleness=cfg.max_staleness, eval_every=cfg.eval_every, eval_items=eval_items(cfg),
-                         eval_max_tokens=cfg.max_tokens, storage_path=str((out / "checkpoints" / name).resolve()),
+                         eval_max_tokens=cfg.max_tokens, use_gpu=bool(cfg.trainer_gpus), storage_path=str((out / "checkpoints" / name).resolve()),
                          grpo=cfg.grpo)
     result: dict[str, Any] = {}
     t0 = time.time()
@@ -150,14 +152,20 @@ def run_one(cfg: RunConfig, strategy: StrategyChoice, stack, policy: str, out: P
     rcfg = RolloutConfig(experiment=name, redis_url=stack.redis_url, model_path=policy, backend=cfg.backend,
                          batch_size=cfg.rollout_batch, temperature=cfg.temperature, max_tokens=cfg.max_tokens,
                          queue_budget=cfg.queue_budget or 2 * cfg.groups_per_step * cfg.trainer_workers, max_staleness=cfg.max_staleness, seed=cfg.seed)
-    pool = start_pool(name, RolloutWorker, {"cfg": rcfg.model_dump()}, cfg.rollout_workers)
+    resources = {"num_gpus": cfg.rollout_gpus, "num_cpus": 1} if cfg.rollout_gpus else {"num_cpus": 0.5}
+    pool = start_pool(name, RolloutWorker, {"cfg": rcfg.model_dump()}, cfg.rollout_workers, resources)
     r = _redis.Redis.from_url(stack.redis_url)
     history: list[dict] = []
     with Live(console=console, refresh_per_second=2) as live:
         while trainer_thread.is_alive():
             trainer_thread.join(1.0)
-            raw = r.lrange(metrics_key(name), len(history), -1)
-            history += [json.loads(x) for x in raw]
+            new = [json.loads(x) for x in r.lrange(metrics_key(name), len(history), -1)]
+            history += new
+            for h in new:  # one line per evaluation: a log that also reads well when not on a terminal
+                if "eval" in h:
+                    acc = " ".join(f"{k}={v:.2f}/{h['eval_score'].get(k, 0):.2f}" for k, v in h["eval"].items())
+                    console.print(f"{name} step {h['step']}/{cfg.train_steps} {time.time() - t0:.0f}s "
+                                  f"greedy exact/partial {acc}  train reward {h['mean_reward'] or 0:.2f}")
             live.update(_progress(name, cfg, history, client.state(name), time.time() - t0))
         history += [json.loads(x) for x in r.lrange(metrics_key(name), len(history), -1)]
     status = ray.get(pool.status.remote())
@@ -214,6 +222,7 @@ def write_report(runs: list[dict], cfg: RunConfig, out: Path) -> dict:
         used = sum(x["groups"] for x in h)
         summary.append({"strategy": run["strategy"]["name"], "wall_s": round(run["wall_s"], 1),
                         "rollouts": run["rollouts"], "final_accuracy": final,
+                        "final_score": evals[-1].get("eval_score", {}) if evals else {},
                         "degenerate_ratio": run["final_state"]["degenerate_ratio"],
                         "trainer_dropped_degenerate": dropped, "trainer_groups_used": used,
                         "time_split": run["time_split"], "per_step_rollouts": per_step})
@@ -222,8 +231,11 @@ def write_report(runs: list[dict], cfg: RunConfig, out: Path) -> dict:
     fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 4), squeeze=False)
     for ax, run, s in zip(axes[0], runs, summary):
         ev = [x for x in run["history"] if "eval" in x]
-        for lv in levels:
-            ax.plot([x["step"] * s["per_step_rollouts"] for x in ev], [x["eval"].get(lv, 0) for x in ev], label=lv)
+        xs = [x["step"] * s["per_step_rollouts"] for x in ev]
+        for k, lv in enumerate(levels):
+            ax.plot(xs, [x["eval"].get(lv, 0) for x in ev], color=f"C{k}", label=f"{lv} exact")
+            ax.plot(xs, [x.get("eval_score", {}).get(lv, 0) for x in ev], color=f"C{k}", ls="--",
+                    label=f"{lv} partial credit")
         ax.set_title(f"{s['strategy']}: greedy accuracy per level")
         ax.set_xlabel("rollouts (approx.)")
         ax.set_ylim(-0.02, 1.02)
@@ -275,7 +287,10 @@ def run_pipeline(config_path: str | None = None, address: str | None = None,
     stack = LocalStack(out / "stack", port=cfg.port, address=address)
     with console.status("starting Ray, Redis and the controller ..."):
         stack.start()
-    console.print(f"controller at {stack.url} (REST API v1; try {stack.url}/v1/experiments)")
+    if stack.attached:
+        console.print("using the cluster's running controller app and its Redis")
+    else:
+        console.print(f"controller at {stack.url} (REST API v1; try {stack.url}/v1/experiments)")
     try:
         with console.status(f"warm-starting the policy ({cfg.sft_steps} SFT steps on the easiest level) ..."):
             policy = prepare_policy(cfg, out)

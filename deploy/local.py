@@ -36,23 +36,31 @@ class LocalStack:
     replicas: int = 1
     address: str | None = None
     redis: LocalRedis | None = field(default=None, init=False)
+    attached: bool = field(default=False, init=False)
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> "LocalStack":
+        """On a machine of its own: start Redis, Ray and the app. Joining a cluster (`address`): use the
+        cluster's Redis (`CURRICULUM_REDIS_URL`, set in every pod by the Helm chart) and its running
+        controller app when there is one — never replace or shut down what the cluster serves."""
         from ray import serve
 
         from services.app import build_app
 
         t0 = time.time()
+        if self.redis_url is None and self.address:
+            self.redis_url = os.environ.get("CURRICULUM_REDIS_URL") or None
         if self.redis_url is None:
             self.redis = LocalRedis(Path(self.data_dir) / "redis").start()
             self.redis_url = self.redis.url
         init_ray(self.address)
-        serve.start(http_options={"host": self.host, "port": self.port})
-        serve.run(build_app(self.redis_url, self.token, replicas=self.replicas), name="curriculum", route_prefix="/")
+        self.attached = bool(self.address) and _serving(APP_NAME)
+        if not self.attached:
+            serve.start(http_options={"host": self.host, "port": self.port})
+            serve.run(build_app(self.redis_url, self.token, replicas=self.replicas), name=APP_NAME, route_prefix="/")
         self.started_in = time.time() - t0
         return self
 
@@ -61,9 +69,25 @@ class LocalStack:
         from ray import serve
 
         try:
-            if ray.is_initialized():
-                serve.shutdown()
-                ray.shutdown()
+            if ray.is_initialized() and not self.attached:  # attached: leave the cluster's app as it was
+                if self.address:
+                    serve.delete(APP_NAME)  # ours; the rest of the cluster's Serve stays up
+                else:
+                    serve.shutdown()
+                ray.shutdown()  # on a cluster this only disconnects the driver
         finally:
             if self.redis:
                 self.redis.stop()
+
+
+APP_NAME = "curriculum"
+
+
+def _serving(app: str) -> bool:
+    """Whether the cluster already runs the controller app (e.g. the RayService of the Helm chart)."""
+    from ray import serve
+
+    try:
+        return app in serve.status().applications
+    except Exception:  # Serve not started on this cluster
+        return False

@@ -91,10 +91,17 @@ class RolloutQueue:
         if current_version is None:
             return out
         stale = [d for d in out if current_version - d.group.policy_version > self.max_staleness]
-        if stale:
-            self._done([d.id for d in stale])
-            self.r.hincrby(self.counters, "dropped_stale", len(stale))
+        self.discard(stale, "dropped_stale")
         return [d for d in out if d not in stale]
+
+    def discard(self, deliveries: list[Delivery], reason: str) -> int:
+        """Groups that will never be trained (stale, degenerate): acknowledged and deleted now, not held as
+        pending (which would count against the producers' budget), and counted under `reason`."""
+        if not deliveries:
+            return 0
+        n = self._done([d.id for d in deliveries])
+        self.r.hincrby(self.counters, reason, len(deliveries))
+        return n
 
     def ack(self, ids: list[str]) -> int:
         """Call only after the optimizer step that used these groups is committed."""

@@ -43,19 +43,24 @@ def metrics_key(experiment: str) -> str:
     return f"cur:exp:{experiment}:trainer"
 
 
-def evaluate(model, tok, items: list[dict], max_tokens: int) -> dict[str, float]:
-    """Greedy exact-match accuracy per category."""
+def evaluate(model, tok, items: list[dict], max_tokens: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Greedy evaluation per category: exact-match accuracy, and the mean score of the items' own verifier
+    (partial credit for `digits`), which moves before the first exact answers on a hard level do."""
     from workers.backends.hf import HFBackend
-    from workers.verifiers import exact
+    from workers.verifiers import Verifier, exact
 
     if not items:
-        return {}
+        return {}, {}
     be = HFBackend("", model=model, tokenizer=tok, device=str(next(model.parameters()).device))
     outs = be.generate([it["prompt"] for it in items], 1, max_tokens, temperature=0)
+    verifier = Verifier()
     acc: dict[str, list[float]] = {}
+    score: dict[str, list[float]] = {}
     for it, o in zip(items, outs):
         acc.setdefault(it["category"], []).append(exact(it, o[0].text))
-    return {k: sum(v) / len(v) for k, v in sorted(acc.items())}
+        score.setdefault(it["category"], []).append(verifier.score(it, o[0].text))
+    mean = lambda d: {k: sum(v) / len(v) for k, v in sorted(d.items())}  # noqa: E731
+    return mean(acc), mean(score)
 
 
 def train_loop(config: dict) -> None:
@@ -87,36 +92,46 @@ def train_loop(config: dict) -> None:
     version = 0
     if rank == 0:
         publish(cfg.redis_url, cfg.experiment, 0, model.state_dict())
+    degenerate = 0
+
+    def keep(deliveries: list) -> list:
+        # degenerate groups (zero advantage) never train: drop them at once so they do not hold the budget
+        nonlocal degenerate
+        dead = [d for d in deliveries if d.group.degenerate]
+        queue.discard(dead, "dropped_degenerate")
+        degenerate += len(dead)
+        return [d for d in deliveries if not d.group.degenerate]
+
     for step in range(1, cfg.steps + 1):
         t0 = time.perf_counter()
         deadline = time.monotonic() + cfg.wait_seconds
-        while True:
-            live = [d for d in buffer if not d.group.degenerate]
-            if len(live) >= cfg.groups_per_step or time.monotonic() > deadline:
-                break
-            buffer += queue.claim_stale(me, cfg.claim_idle_ms, current_version=version)
-            buffer += queue.read(me, cfg.groups_per_step * 2, block_ms=200, current_version=version)
+        stale = [d for d in buffer if version - d.group.policy_version > cfg.max_staleness]
+        queue.discard(stale, "dropped_stale")  # carried over from earlier steps and now too old
+        buffer = [d for d in buffer if d not in stale]
+        while len(buffer) < cfg.groups_per_step and time.monotonic() < deadline:
+            buffer += keep(queue.claim_stale(me, cfg.claim_idle_ms, current_version=version))
+            buffer += keep(queue.read(me, cfg.groups_per_step, block_ms=200, current_version=version))
         t_wait = time.perf_counter() - t0
         arms = {a["name"]: a["weight"] for a in client.state(cfg.experiment)["arms"]}
-        idx, degenerate = balance([d.group for d in buffer], arms, cfg.groups_per_step, rng)
+        idx, _ = balance([d.group for d in buffer], arms, cfg.groups_per_step, rng)
         used = [buffer[i] for i in idx]
-        dropped = [d for d in buffer if d.group.degenerate]
         t1 = time.perf_counter()
         m = grpo_step(ddp, opt, [d.group for d in used], cfg.grpo, tok.pad_token_id)
         t_train = time.perf_counter() - t1
         version = step
         # the step is committed: now (and only now) the groups it used are acknowledged
-        queue.ack([d.id for d in used + dropped])
-        buffer = [d for d in buffer if d not in used and d not in dropped]
+        queue.ack([d.id for d in used])
+        buffer = [d for d in buffer if d not in used]
+        dropped_now, degenerate = degenerate, 0
         if rank == 0:
             publish(cfg.redis_url, cfg.experiment, version, model.state_dict())
             rec = {"step": step, "version": version, "time": time.time(), "wait_s": t_wait, "train_s": t_train,
-                   "groups": len(used), "degenerate_dropped": degenerate, "loss": m.get("loss", 0.0),
+                   "groups": len(used), "degenerate_dropped": dropped_now, "loss": m.get("loss", 0.0),
                    "kl": m.get("kl", 0.0), "clip_frac": m.get("clip_frac", 0.0), "tokens": m.get("tokens", 0),
                    "queue": queue.stats(), "arm_weights": arms,
                    "mean_reward": float(np.mean([np.mean(d.group.rewards) for d in used])) if used else None}
             if step % cfg.eval_every == 0 or step == cfg.steps:
-                rec["eval"] = evaluate(model, tok, cfg.eval_items, cfg.eval_max_tokens)
+                rec["eval"], rec["eval_score"] = evaluate(model, tok, cfg.eval_items, cfg.eval_max_tokens)
             r.rpush(metrics_key(cfg.experiment), json.dumps(rec))
             ckpt = None
             if cfg.storage_path and (step % cfg.checkpoint_every == 0 or step == cfg.steps):

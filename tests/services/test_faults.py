@@ -77,3 +77,19 @@ def test_whole_service_restart_on_the_same_redis(stack, api, redis_url):
         ack = c.report("f3", [{"item_id": "q0", "rewards": [1, 0], "rollout_id": old_rid},
                               {"item_id": b["items"][0]["id"], "rewards": [1, 1], "rollout_id": "new"}])
         assert ack == {"accepted": 1, "duplicates": 1}
+
+
+def test_a_job_joining_the_cluster_reuses_its_controller_and_redis(stack, tmp_path, monkeypatch):
+    """`curriculum run --address` / `deploy.job` on the chart's cluster: no second Redis, no second app, and
+    stopping the job's stack leaves the cluster's controller serving."""
+    import httpx
+    from ray import serve
+
+    from deploy.local import LocalStack
+
+    monkeypatch.setenv("CURRICULUM_REDIS_URL", stack.redis_url)
+    job = LocalStack(tmp_path, port=stack.port, address="auto").start()
+    assert job.attached and job.redis is None and job.redis_url == stack.redis_url
+    job.stop()
+    assert "curriculum" in serve.status().applications
+    assert httpx.get(f"{stack.url}/healthz", timeout=10).status_code == 200

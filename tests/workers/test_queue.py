@@ -117,3 +117,12 @@ def test_balance_hands_a_short_category_share_to_the_others():
     idx, _ = balance(groups, {"d1": 0.5, "d2": 0.5}, 6)
     cats = [groups[i].category for i in idx]
     assert len(idx) == 6 and cats.count("d2") == 1 and len(set(idx)) == 6
+
+
+def test_discarded_groups_free_the_budget_and_are_counted(queue):
+    queue.put([group(i) for i in range(4)])
+    got = queue.read("rank-0", 4, block_ms=10)
+    assert not queue.has_room(4)
+    queue.discard(got[:3], "dropped_degenerate")
+    s = queue.stats()
+    assert (s["depth"], s["pending"], s["dropped_degenerate"]) == (1, 1, 3) and queue.has_room(4)
