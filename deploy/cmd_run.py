@@ -176,7 +176,7 @@ def run_one(cfg: RunConfig, strategy: StrategyChoice, stack, policy: str, out: P
         raise RuntimeError(f"trainer failed: {result['error']}") from result["error"]
     state = client.state(name)
     workers = [w for w in status["workers"].values() if "error" not in w]
-    return {"strategy": strategy.model_dump(), "experiment": name, "wall_s": wall, "history": history,
+    return {"strategy": strategy.model_dump(), "experiment": name, "wall_s": wall, "started": t0, "history": history,
             "final_state": state, "workers": workers, "queue": RolloutQueue(stack.redis_url, name).stats(),
             "rollouts": int(sum(w["rollouts"] for w in workers)),
             "time_split": {"controller_s": sum(w["controller_s"] for w in workers),
@@ -307,13 +307,13 @@ def run_pipeline(config_path: str | None = None, address: str | None = None,
 
 def _print_summary(summary: list[dict], out: Path) -> None:
     t = Table(title="curriculum run")
-    for c in ("strategy", "rollouts", "wall s", "final greedy accuracy per level", "degenerate", "controller share"):
+    for c in ("strategy", "rollouts", "wall s", "final greedy exact/partial per level", "degenerate", "controller share"):
         t.add_column(c)
     for s in summary:
         ts = s["time_split"]
         busy = ts["controller_s"] + ts["generation_s"] + ts["scoring_s"]
         t.add_row(s["strategy"], str(s["rollouts"]), str(s["wall_s"]),
-                  " ".join(f"{k}={v:.2f}" for k, v in s["final_accuracy"].items()),
+                  " ".join(f"{k}={v:.2f}/{s['final_score'].get(k, 0):.2f}" for k, v in s["final_accuracy"].items()),
                   f"{s['degenerate_ratio']:.0%}", f"{ts['controller_s'] / max(busy, 1e-9):.1%}")
     console.print(t)
     console.print(f"report: {out.resolve()}/metrics.json, accuracy.png, arm_weights.png, degenerate_and_time.png")
