@@ -83,6 +83,9 @@ def train_loop(config: dict) -> None:
     model.to(device)
     ddp = ray.train.torch.prepare_model(model) if world > 1 else model
     opt = torch.optim.AdamW(ddp.parameters(), lr=cfg.grpo.lr)
+    ref = None
+    if cfg.grpo.kl_beta > 0:  # the frozen starting policy, for the KL penalty
+        ref = load_policy(cfg.model_path)[0].to(device).eval().requires_grad_(False)
     queue = RolloutQueue(cfg.redis_url, cfg.experiment, max_staleness=cfg.max_staleness)
     client = InClusterClient(cfg.redis_url)
     r = redis.Redis.from_url(cfg.redis_url)
@@ -116,7 +119,7 @@ def train_loop(config: dict) -> None:
         idx, _ = balance([d.group for d in buffer], arms, cfg.groups_per_step, rng)
         used = [buffer[i] for i in idx]
         t1 = time.perf_counter()
-        m = grpo_step(ddp, opt, [d.group for d in used], cfg.grpo, tok.pad_token_id)
+        m = grpo_step(ddp, opt, [d.group for d in used], cfg.grpo, tok.pad_token_id, ref_model=ref)
         t_train = time.perf_counter() - t1
         version = step
         # the step is committed: now (and only now) the groups it used are acknowledged

@@ -96,3 +96,21 @@ def test_grpo_loss_is_zero_gradient_for_degenerate_groups(policy):
                   [Group([1, 5], [[6], [7]], [[-1.0], [-2.0]], [0.5, 0.5])], GRPOConfig(), tok.pad_token_id)
     assert m["degenerate"] == 1 and m["tokens"] == 0
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_kl_to_the_reference_is_zero_at_start_and_grows_after_steps(policy):
+    from workers.grpo import grpo_loss
+
+    model, tok = load_policy(policy)
+    ref, _ = load_policy(policy)
+    be = HFBackend("", model=model, tokenizer=tok, device="cpu")
+    groups = [Group(g[0].prompt_ids, [c.token_ids for c in g], [c.logprobs for c in g], [float(i % 2) for i in range(8)])
+              for g in be.generate(PROMPTS, 8, max_tokens=4, temperature=1.0, seed=5)]
+    cfg = GRPOConfig(lr=1e-3, kl_beta=0.1)
+    _, m0 = grpo_loss(model, groups, cfg, tok.pad_token_id, ref_model=ref)
+    assert abs(m0["kl"]) < 1e-6
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    for _ in range(3):
+        grpo_step(model, opt, groups, cfg, tok.pad_token_id, ref_model=ref)
+    _, m1 = grpo_loss(model, groups, cfg, tok.pad_token_id, ref_model=ref)
+    assert m1["kl"] > 1e-5
