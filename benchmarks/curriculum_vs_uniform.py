@@ -23,7 +23,8 @@ RESULTS = Path(__file__).parent / "results"
 def curve(run: dict, level: str, group_size: int) -> list[dict]:
     """(rollouts, seconds, score, exact) at every evaluation of the hardest level."""
     return [{"rollouts": h["queue"]["produced"] * group_size, "seconds": h["time"] - run["started"],
-             "score": h["eval_score"][level], "exact": h["eval"][level]}
+             "score": h["eval_score"][level], "exact": h["eval"][level], "all_scores": h["eval_score"],
+             "all_exact": h["eval"]}
             for h in run["history"] if "eval" in h]
 
 

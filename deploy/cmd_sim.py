@@ -19,12 +19,12 @@ def _script(name: str, args: list[str]) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+    @app.command(add_help_option=False, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
     def simulate(ctx: typer.Context) -> None:
         """Every strategy against uniform on the simulated student (benchmarks/strategies.py; --help for options)."""
         _script("strategies.py", ctx.args)
 
-    @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+    @app.command(add_help_option=False, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
     def bench(ctx: typer.Context) -> None:
         """Core throughput per strategy at 10^4 / 10^6 items (benchmarks/core_throughput.py; --help for options)."""
         _script("core_throughput.py", ctx.args)
