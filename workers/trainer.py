@@ -136,15 +136,16 @@ def train_loop(config: dict) -> None:
             if step % cfg.eval_every == 0 or step == cfg.steps:
                 rec["eval"], rec["eval_score"] = evaluate(model, tok, cfg.eval_items, cfg.eval_max_tokens)
             r.rpush(metrics_key(cfg.experiment), json.dumps(rec))
+        # ray.train.report blocks until Ray Train's controller polls (every ~2 s): call it (on every rank, the
+        # same number of times) only with a checkpoint; per-step metrics go to Redis above.
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             ckpt = None
-            if cfg.storage_path and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
+            if rank == 0 and cfg.storage_path:
                 d = Path(cfg.storage_path) / f"policy-v{version}"
                 model.save_pretrained(d)
                 tok.save_pretrained(d)
                 ckpt = ray.train.Checkpoint.from_directory(str(d))
-            ray.train.report({"step": step, "loss": rec["loss"]}, checkpoint=ckpt)
-        else:
-            ray.train.report({"step": step})
+            ray.train.report({"step": step, "loss": m.get("loss", 0.0)}, checkpoint=ckpt)
 
 
 def run_trainer(cfg: TrainerConfig):
