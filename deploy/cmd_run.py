@@ -9,6 +9,7 @@ Also `curriculum workers scale N` / `curriculum workers status`.
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 from pathlib import Path
@@ -276,12 +277,18 @@ def write_report(runs: list[dict], cfg: RunConfig, out: Path) -> dict:
     return {"summary": summary}
 
 
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
+
+
 def run_pipeline(config_path: str | None = None, address: str | None = None,
                  overrides: dict[str, Any] | None = None) -> dict:
     """The main job (also the Ray job entry point, deploy.job)."""
     from deploy.local import LocalStack
 
     cfg = load_config(config_path, overrides)
+    if threading.current_thread() is threading.main_thread():  # SIGTERM stops like Ctrl-C: Ray and Redis go too
+        signal.signal(signal.SIGTERM, _interrupt)
     out = Path(cfg.out).resolve()  # Ray workers run in other folders
     out.mkdir(parents=True, exist_ok=True)
     stack = LocalStack(out / "stack", port=cfg.port, address=address)
