@@ -49,7 +49,9 @@ class RolloutWorker:
         self.weights = WeightSubscriber(self.cfg.redis_url, self.cfg.experiment)
         self._stop = threading.Event()
         self.stats = {"batches": 0, "groups": 0, "rollouts": 0, "controller_s": 0.0, "generate_s": 0.0,
-                      "score_s": 0.0, "queue_s": 0.0, "waiting_s": 0.0, "weight_updates": 0}
+                      "score_s": 0.0, "queue_s": 0.0, "waiting_s": 0.0, "weight_updates": 0,
+                      "generation_errors": 0}
+        self.last_error: str | None = None
         self.last_beat = time.time()
         self.node = socket.gethostname()
 
@@ -74,10 +76,16 @@ class RolloutWorker:
         if not items:
             return 0
         t = time.perf_counter()
-        gens = self.backend.generate([it["prompt"] for it in items], [it["num_samples"] for it in items],
-                                     max(it.get("max_tokens") or c.max_tokens for it in items), c.temperature,
-                                     seed=c.seed + s["batches"])
-        s["generate_s"] += time.perf_counter() - t
+        try:
+            gens = self.backend.generate([it["prompt"] for it in items], [it["num_samples"] for it in items],
+                                         max(it.get("max_tokens") or c.max_tokens for it in items), c.temperature,
+                                         seed=c.seed + s["batches"])
+        except Exception as e:  # e.g. a prompt longer than the engine's context: the batch's leases expire and
+            s["generation_errors"] += 1  # its items go back to the pool; the worker lives on and says why
+            self.last_error = f"{type(e).__name__}: {e}"[:500]
+            return 0
+        finally:
+            s["generate_s"] += time.perf_counter() - t
         t = time.perf_counter()
         version = self.backend.version
         results, groups = [], []
@@ -113,4 +121,5 @@ class RolloutWorker:
 
     def heartbeat(self) -> dict:
         return {"id": self.id, "node": self.node, "pid": os.getpid(), "time": self.last_beat,
-                "policy_version": self.backend.version, "verifier_errors": self.verifier.errors, **self.stats}
+                "policy_version": self.backend.version, "verifier_errors": self.verifier.errors,
+                "last_error": self.last_error or self.verifier.last_error, **self.stats}
