@@ -191,7 +191,7 @@ def _progress(name: str, cfg: RunConfig, history: list[dict], state: dict, elaps
     last = history[-1] if history else {}
     evals = [h for h in history if "eval" in h]
     t = Table(title=f"{name}: step {last.get('step', 0)}/{cfg.train_steps}  {elapsed:.0f}s  "
-                    f"events {state['events']}  degenerate {state['degenerate_ratio']:.0%}")
+                    f"rollouts ~{state['events'] * cfg.group_size:,}  degenerate {state['degenerate_ratio']:.0%}")
     t.add_column("level")
     t.add_column("arm weight", justify="right")
     t.add_column("pass rate", justify="right")
