@@ -73,10 +73,6 @@ def load_config(path: str | None, overrides: dict[str, Any] | None = None) -> Ru
     return RunConfig.model_validate({**(data or {}), **(overrides or {})})
 
 
-def _level_of(item: dict) -> str:
-    return item["category"]
-
-
 def prepare_policy(cfg: RunConfig, out: Path) -> str:
     """Build the tiny model, SFT-warm-start it on the easiest level, save it; or use cfg.model_path."""
     if cfg.model_path:
@@ -112,6 +108,7 @@ def eval_items(cfg: RunConfig) -> list[dict]:
 def run_one(cfg: RunConfig, strategy: StrategyChoice, stack, policy: str, out: Path) -> dict:
     """One training run under one strategy; returns its metrics."""
     import ray
+    import redis
 
     from services.client import InClusterClient
     from workers.pool import start_pool
@@ -122,12 +119,13 @@ def run_one(cfg: RunConfig, strategy: StrategyChoice, stack, policy: str, out: P
 
     name = f"{cfg.name}-{strategy.name}"
     client = InClusterClient(stack.redis_url)
+    r = redis.Redis.from_url(stack.redis_url)
+    # a rerun under the same name starts clean: experiment, queue, trainer metrics and weight versions
     if name in client.core.names():
         client.delete_experiment(name)
     RolloutQueue(stack.redis_url, name).delete()
-    import redis as _redis
-
-    _redis.Redis.from_url(stack.redis_url).delete(metrics_key(name))
+    WeightSubscriber(stack.redis_url, name).delete()
+    r.delete(metrics_key(name))
     client.create_experiment(name, strategy.name, strategy.params, source=cfg.source, group_size=cfg.group_size,
                              seed=cfg.seed)
     tcfg = TrainerConfig(experiment=name, redis_url=stack.redis_url, model_path=policy, steps=cfg.train_steps,
@@ -155,7 +153,6 @@ def run_one(cfg: RunConfig, strategy: StrategyChoice, stack, policy: str, out: P
                          queue_budget=cfg.queue_budget or 2 * cfg.groups_per_step * cfg.trainer_workers, max_staleness=cfg.max_staleness, seed=cfg.seed)
     resources = {"num_gpus": cfg.rollout_gpus, "num_cpus": 1} if cfg.rollout_gpus else {"num_cpus": 0.5}
     pool = start_pool(name, RolloutWorker, {"cfg": rcfg.model_dump()}, cfg.rollout_workers, resources)
-    r = _redis.Redis.from_url(stack.redis_url)
     history: list[dict] = []
     with Live(console=console, refresh_per_second=2) as live:
         while trainer_thread.is_alive():
@@ -204,6 +201,11 @@ def _progress(name: str, cfg: RunConfig, history: list[dict], state: dict, elaps
     return t
 
 
+def controller_share(ts: dict) -> float:
+    """The controller's share of the students' busy time (its calls, generation, scoring)."""
+    return ts["controller_s"] / max(ts["controller_s"] + ts["generation_s"] + ts["scoring_s"], 1e-9)
+
+
 def write_report(runs: list[dict], cfg: RunConfig, out: Path) -> dict:
     import matplotlib
 
@@ -226,7 +228,8 @@ def write_report(runs: list[dict], cfg: RunConfig, out: Path) -> dict:
                         "final_score": evals[-1].get("eval_score", {}) if evals else {},
                         "degenerate_ratio": run["final_state"]["degenerate_ratio"],
                         "trainer_dropped_degenerate": dropped, "trainer_groups_used": used,
-                        "time_split": run["time_split"], "per_step_rollouts": per_step})
+                        "time_split": run["time_split"], "per_step_rollouts": per_step,
+                        "controller_share": controller_share(run["time_split"])})
     (out / "metrics.json").write_text(json.dumps({"config": cfg.model_dump(), "summary": summary, "runs": runs}, indent=1))
     levels = sorted({k for run in runs for x in run["history"] if "eval" in x for k in x["eval"]})
     fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 4), squeeze=False)
@@ -317,11 +320,9 @@ def _print_summary(summary: list[dict], out: Path) -> None:
     for c in ("strategy", "rollouts", "wall s", "final greedy exact/partial per level", "degenerate", "controller share"):
         t.add_column(c)
     for s in summary:
-        ts = s["time_split"]
-        busy = ts["controller_s"] + ts["generation_s"] + ts["scoring_s"]
         t.add_row(s["strategy"], str(s["rollouts"]), str(s["wall_s"]),
                   " ".join(f"{k}={v:.2f}/{s['final_score'].get(k, 0):.2f}" for k, v in s["final_accuracy"].items()),
-                  f"{s['degenerate_ratio']:.0%}", f"{ts['controller_s'] / max(busy, 1e-9):.1%}")
+                  f"{s['degenerate_ratio']:.0%}", f"{s['controller_share']:.1%}")
     console.print(t)
     console.print(f"report: {out.resolve()}/metrics.json, accuracy.png, arm_weights.png, degenerate_and_time.png")
 

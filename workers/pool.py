@@ -85,10 +85,13 @@ class WorkerPool:
     def status(self) -> dict:
         with self.lock:
             live = list(self.live.items())
+        refs = {wid: w["actor"].heartbeat.remote() for wid, w in live}
+        if refs:  # one wait for all, not 2 s each
+            ray.wait(list(refs.values()), num_returns=len(refs), timeout=2)
         beats = {}
-        for wid, w in live:
+        for wid, ref in refs.items():
             try:
-                beats[wid] = ray.get(w["actor"].heartbeat.remote(), timeout=2)
+                beats[wid] = ray.get(ref, timeout=0)
             except ray.exceptions.GetTimeoutError:  # not placed yet: waiting for resources (e.g. a GPU node)
                 beats[wid] = {"id": wid, "error": "pending"}
             except Exception as e:

@@ -153,8 +153,7 @@ class RolloutQueue:
         self.r.delete(self.stream, self.dead, self.counters)
 
 
-def balance(groups: list[Group], proportions: dict[str, float], n: int, rng: np.random.Generator | None = None
-            ) -> tuple[list[int], int]:
+def balance(groups: list[Group], proportions: dict[str, float], n: int) -> tuple[list[int], int]:
     """Indices of up to n non-degenerate groups mixed across categories in the asked proportions (largest
     remainder; categories short of groups hand their share to the others). Returns (indices, degenerate)."""
     live = [i for i, g in enumerate(groups) if not g.degenerate]

@@ -66,8 +66,8 @@ class RolloutWorker:
         c, s = self.cfg, self.stats
         self._sync_weights()
         t = time.perf_counter()
-        while not self.queue.has_room(c.queue_budget) and not self._stop.is_set():
-            time.sleep(0.05)  # backpressure: trainers are behind
+        while not self._stop.is_set() and not self.queue.wait_for_room(c.queue_budget, timeout=0.5):
+            pass  # backpressure: trainers are behind
         s["waiting_s"] += time.perf_counter() - t
         t = time.perf_counter()
         batch = self.client.lease(c.experiment, c.batch_size, worker=self.id, lease_seconds=c.lease_seconds)

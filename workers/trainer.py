@@ -73,7 +73,7 @@ def train_loop(config: dict) -> None:
     from workers.grpo import grpo_step
     from workers.model import load_policy
     from workers.queue import RolloutQueue, balance
-    from workers.weights import publish
+    from workers.weights import WeightPublisher
 
     cfg = TrainerConfig.model_validate(config)
     ctx = ray.train.get_context()
@@ -90,11 +90,11 @@ def train_loop(config: dict) -> None:
     client = InClusterClient(cfg.redis_url)
     r = redis.Redis.from_url(cfg.redis_url)
     me = f"trainer-{rank}"
-    rng = np.random.default_rng(rank)
     buffer = []  # deliveries read but not yet used (carried to the next step)
     version = 0
-    if rank == 0:
-        publish(cfg.redis_url, cfg.experiment, 0, model.state_dict())
+    weights = WeightPublisher(cfg.redis_url, cfg.experiment) if rank == 0 else None
+    if weights:
+        weights.publish(0, model.state_dict())
     degenerate = 0
 
     def keep(deliveries: list) -> list:
@@ -116,7 +116,7 @@ def train_loop(config: dict) -> None:
             buffer += keep(queue.read(me, cfg.groups_per_step, block_ms=200, current_version=version))
         t_wait = time.perf_counter() - t0
         arms = {a["name"]: a["weight"] for a in client.state(cfg.experiment)["arms"]}
-        idx, _ = balance([d.group for d in buffer], arms, cfg.groups_per_step, rng)
+        idx, _ = balance([d.group for d in buffer], arms, cfg.groups_per_step)
         used = [buffer[i] for i in idx]
         t1 = time.perf_counter()
         m = grpo_step(ddp, opt, [d.group for d in used], cfg.grpo, tok.pad_token_id, ref_model=ref)
@@ -127,7 +127,7 @@ def train_loop(config: dict) -> None:
         buffer = [d for d in buffer if d not in used]
         dropped_now, degenerate = degenerate, 0
         if rank == 0:
-            publish(cfg.redis_url, cfg.experiment, version, model.state_dict())
+            weights.publish(version, model.state_dict())
             rec = {"step": step, "version": version, "time": time.time(), "wait_s": t_wait, "train_s": t_train,
                    "groups": len(used), "degenerate_dropped": dropped_now, "loss": m.get("loss", 0.0),
                    "kl": m.get("kl", 0.0), "clip_frac": m.get("clip_frac", 0.0), "tokens": m.get("tokens", 0),

@@ -42,11 +42,23 @@ def weight_store(experiment: str):
                                            lifetime="detached", num_cpus=0).remote()
 
 
+class WeightPublisher:
+    """The trainer's side: one store handle and one Redis connection for the whole run (publish is per step)."""
+
+    def __init__(self, redis_url: str, experiment: str) -> None:
+        self.store = weight_store(experiment)
+        self.r = redis.Redis.from_url(redis_url)
+        self.key = version_key(experiment)
+
+    def publish(self, version: int, state_dict: dict) -> None:
+        cpu = {k: v.detach().to("cpu", copy=True) for k, v in state_dict.items()}
+        ray.get(self.store.put.remote(version, [ray.put(cpu)]))
+        self.r.set(self.key, version)  # only once the tensors are reachable: subscribers never see a dangling version
+
+
 def publish(redis_url: str, experiment: str, version: int, state_dict: dict) -> None:
-    cpu = {k: v.detach().to("cpu", copy=True) for k, v in state_dict.items()}
-    ref = ray.put(cpu)
-    ray.get(weight_store(experiment).put.remote(version, [ref]))
-    redis.Redis.from_url(redis_url).set(version_key(experiment), version)
+    """One-off publish (tests, tools); the trainer keeps a WeightPublisher."""
+    WeightPublisher(redis_url, experiment).publish(version, state_dict)
 
 
 class WeightSubscriber:
