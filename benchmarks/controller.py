@@ -98,6 +98,13 @@ def main(argv: list[str] | None = None) -> dict:
         for key, (client, fn) in paths.items():
             fn(client, "bench", 20, f"warm-{key}")
             out_paths[key] = stats(fn(client, "bench", args.loops, key))
+        # the floor of any REST call here: the Serve proxy -> replica hop with no work behind it
+        healthz = []
+        for _ in range(args.loops):
+            t = time.perf_counter()
+            http.healthz()
+            healthz.append(time.perf_counter() - t)
+        out_paths["healthz"] = stats(healthz)
         rec = {"op": "report", "batch_id": "b-000001", "now": time.time(),
                "results": [{"item_id": f"q{j}", "rewards": [1, 0, 1, 1, 0, 0, 1, 0], "rollout_id": f"x-{j}"}
                            for j in range(BATCH)]}
@@ -125,6 +132,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"{xadd:,.0f} records/s | {xadd_events:,.0f} | 100% |")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2))
+    print(f"| GET /healthz (the Serve hop alone) | {out['healthz']['p50_ms']:.1f} | {out['healthz']['p99_ms']:.1f} | | | |")
     print(f"\nwrote {args.out}")
     return out
 
