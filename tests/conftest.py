@@ -53,9 +53,9 @@ def ray_local(_ray_session):
     use and again if a test (the multi-node pool tests) shut it down; stopped at the end of the session."""
     import ray
 
-    if not ray.is_initialized():
-        ray.init(num_cpus=8, include_dashboard=False, log_to_driver=False, namespace="curriculum",
-                 runtime_env={"env_vars": {"RAY_USAGE_STATS_ENABLED": "0"}})
+    from deploy.local import init_ray
+
+    init_ray(num_cpus=8)
     return ray
 
 

@@ -63,6 +63,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
       key: api-token
 - name: RAY_USAGE_STATS_ENABLED
   value: "0"
+{{- if .Values.ray.haproxyIngress }}
+- name: RAY_SERVE_ENABLE_HA_PROXY
+  value: "1"
+{{- end }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}

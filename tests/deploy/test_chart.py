@@ -251,6 +251,14 @@ def test_secrets_reach_every_ray_container(render, secret_values, secret_name):
     assert len(secrets) == (0 if secret_values else 1)  # existingSecret: the chart renders none
 
 
+@pytest.mark.parametrize("on", [False, True])
+def test_haproxy_ingress_switch_reaches_every_ray_container(render, on):
+    docs = render({"ray": {"haproxyIngress": on}, **example("extra-group")})
+    for pod in ray_pod_specs(rayservice(docs)):
+        env = _env(pod["containers"][0])
+        assert (env.get("RAY_SERVE_ENABLE_HA_PROXY", {}).get("value") == "1") is on
+
+
 def test_secret_values(render):
     data = one(render({"secret": {"apiToken": "tok-123", "redisPassword": "pw-456"}}), "Secret")["data"]
     assert base64.b64decode(data["api-token"]).decode() == "tok-123"

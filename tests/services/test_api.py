@@ -140,6 +140,20 @@ def test_operations_endpoints(api):
     assert raw(api).get("/docs").status_code == 200
 
 
+def test_served_through_haproxy_when_it_is_installed(stack, api):
+    """The local stack's default ingress (deploy.local.haproxy_ingress): HAProxy in front of replicas that serve
+    HTTP themselves: HAProxy's config (one folder per Ray node) binds the stack's port and its metrics listener
+    to the port picked for this process."""
+    import os
+    from pathlib import Path
+
+    assert os.environ["RAY_SERVE_ENABLE_HA_PROXY"] == "1"
+    cfgs = [p.read_text() for p in Path("/tmp/haproxy-serve").glob("*/haproxy.cfg")]
+    ours = [c for c in cfgs if f"bind {stack.host}:{stack.port}" in c]
+    assert any(f"bind :{os.environ['RAY_SERVE_HAPROXY_METRICS_PORT']}" in c for c in ours)
+    assert api.healthz() == {"status": "ok"}
+
+
 def test_auth_on_every_v1_route(stack, api):
     base = f"{stack.url}/secured"
     routes = [("GET", "/v1/strategies"), ("GET", "/v1/experiments"), ("POST", "/v1/experiments"),

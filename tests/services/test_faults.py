@@ -4,6 +4,7 @@ import ray
 
 from curriculum import codec
 from curriculum.experiment import ExperimentConfig, replay
+from services.controller import Controller
 from services.owner import NAMESPACE, owner_name
 from services.store import ExperimentStore
 
@@ -50,7 +51,8 @@ def test_restart_from_snapshot_plus_tail(api, redis_url):
     live = api.state("f2")
     ray.kill(owner, no_restart=False)
     assert api.state("f2") == live
-    restored = ray.get(ray.get_actor(owner_name("f2"), namespace=NAMESPACE).metrics.remote())["restored"]
+    # through the controller's call path, which waits out the restart (a raw handle can race it)
+    restored = Controller(redis_url).call("f2", "metrics")["restored"]
     assert restored["snapshot"] and restored["replayed"] == 2 * 3  # per step: a lease and two reports
     data, last = ExperimentStore(redis_url).load_snapshot("f2")
     assert last == snap_id and codec.decode(data)["counters"]["batches"] == 3
