@@ -5,6 +5,8 @@ levels drawn uniformly; greedy exact / partial-credit scores per level every `--
     .venv/bin/python benchmarks/grpo_probe.py --train d2 --lr 3e-4                      # d2 alone
     .venv/bin/python benchmarks/grpo_probe.py --train d1 d1.5                            # a finer level: 2+1 digits
     .venv/bin/python benchmarks/grpo_probe.py --warm d1=0.8 d2=0.1 d3=0.1 --train d1 d2 d3   # every level's format
+    .venv/bin/python benchmarks/grpo_probe.py --sft-steps 1000 --train d1 d2 d3 [--lsd-first]  # longer warm start;
+                                                          # operands and answer written units digit first
 
 Level `d1.5` is a 2-digit + 1-digit sum (order random), between the built-in `d1` and `d2`.
 """
@@ -23,9 +25,25 @@ from curriculum.sources import items_from_source
 from workers.backends.hf import HFBackend
 from workers.grpo import GRPOConfig, Group, grpo_step, sft_step
 from workers.model import TinyModelConfig, build_tiny_model
-from workers.verifiers import Verifier, exact
+from workers.verifiers import Verifier, _norm, exact, extract_answer, register
 
 RESULTS = Path(__file__).parent / "results"
+
+
+def digits_lsd(item, completion: str) -> float:
+    """Partial credit for numbers written units digit first: the share of left-aligned matching characters."""
+    gold, pred = _norm(str(item.get("answer", ""))), _norm(extract_answer(completion))
+    return sum(a == b for a, b in zip(gold, pred)) / max(len(gold), len(pred)) if gold and pred else 0.0
+
+
+register("digits_lsd", digits_lsd)
+
+
+def lsd_first(it: Item) -> Item:
+    """"12+47=" -> "59" becomes "21+74=" -> "95": each answer digit then sits where its operand digits sit."""
+    a, b = it.prompt.rstrip("=").split("+")
+    return it.model_copy(update={"prompt": f"{a[::-1]}+{b[::-1]}=", "answer": it.answer[::-1],
+                                 "metadata": {"verifier": "digits_lsd"}})
 
 
 def levels(n: int, seed: int, prefix: str) -> dict[str, list[Item]]:
@@ -53,8 +71,11 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--every", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lsd-first", action="store_true", help="write operands and answers units digit first")
     args = p.parse_args(argv)
     train, held_out = levels(400, 0, "t"), levels(40, 10_007, "e")
+    if args.lsd_first:
+        train, held_out = ({k: [lsd_first(i) for i in v] for k, v in lv.items()} for lv in (train, held_out))
     evals = [it for lv in held_out.values() for it in lv]
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -88,13 +109,16 @@ def main(argv: list[str] | None = None) -> dict:
         if step % args.every == 0:
             rows.append({"step": step, "seconds": round(time.time() - t0, 1), "eval": evaluate()})
     cols = sorted(rows[0]["eval"])
-    print(f"warm {mix}, GRPO on {args.train}, lr {args.lr}: greedy exact / partial credit per level")
+    print(f"warm {mix} ({args.sft_steps} SFT steps), GRPO on {args.train}, lr {args.lr}"
+          f"{', units digit first' if args.lsd_first else ''}: greedy exact / partial credit per level")
     print("| step | " + " | ".join(cols) + " |\n|---:|" + "---|" * len(cols))
     for r in rows:
         print(f"| {r['step']} | " + " | ".join(f"{r['eval'][c][0]:.2f} / {r['eval'][c][1]:.2f}" for c in cols) + " |")
     result = {"args": vars(args), "rows": rows}
     RESULTS.mkdir(exist_ok=True)
     tag = "-".join(args.train) + ("" if mix == {"d1": 1.0} else "-warm-" + "-".join(mix))
+    tag += f"-sft{args.sft_steps}" if args.sft_steps != 300 else ""
+    tag += "-lsd" if args.lsd_first else ""
     (RESULTS / f"grpo_probe_{tag}.json").write_text(json.dumps(result, indent=1))
     return result
 
