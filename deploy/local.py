@@ -44,6 +44,9 @@ def haproxy_ingress() -> bool:
         env["RAY_SERVE_ENABLE_HA_PROXY"] = on
     if on != "1":
         return False
+    # A replica that serves HTTP itself drains >= 30 s before it stops, so that HAProxy on other nodes can take
+    # it out of rotation; on one machine HAProxy learns at once, and Ctrl-C should not take half a minute.
+    env.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "1")
     keys = ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT")
     if env.get("CURRICULUM_HAPROXY_PORTS") or not any(k in env for k in keys):
         env.update({k: str(free_port()) for k in keys}, CURRICULUM_HAPROXY_PORTS="1")

