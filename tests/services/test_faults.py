@@ -95,3 +95,26 @@ def test_a_job_joining_the_cluster_reuses_its_controller_and_redis(stack, tmp_pa
     job.stop()
     assert "curriculum" in serve.status().applications
     assert httpx.get(f"{stack.url}/healthz", timeout=10).status_code == 200
+
+
+def test_an_ingress_replica_killed_mid_stream_loses_nothing(stack, api):
+    """One of the two ingress replicas dies between reports: the client's retries (same rollout ids) get every
+    report acknowledged, each result applied once, while Serve replaces the replica."""
+    from services.client import CurriculumClient
+
+    api.create_experiment("f5", "sec", items=ITEMS)
+    replicas = [a for a in ray.util.list_named_actors(all_namespaces=True)
+                if a["namespace"] == "serve" and "curriculum#ControllerIngress" in a["name"]]
+    assert len(replicas) == 2
+    rng, sent = np.random.default_rng(5), set()
+    with CurriculumClient(stack.url, retries=8) as c:  # backoff 0.2 s doubling: ~50 s in all
+        for k in range(12):
+            if k == 4:
+                ray.kill(ray.get_actor(replicas[0]["name"], namespace="serve"), no_restart=False)
+            b = c.lease("f5", 4, lease_seconds=600)
+            res = [{"item_id": it["id"], "rewards": rng.integers(0, 2, 8).tolist(), "rollout_id": f"k{k}-{it['id']}"}
+                   for it in b["items"]]
+            ack = c.report("f5", res, b["batch_id"])
+            assert ack["accepted"] + ack["duplicates"] == len(res)
+            sent.update(r["rollout_id"] for r in res)
+        assert c.state("f5")["events"] == len(sent) == 48
