@@ -25,15 +25,14 @@ from curriculum.sources import items_from_source
 from workers.backends.hf import HFBackend
 from workers.grpo import GRPOConfig, Group, grpo_step, sft_step
 from workers.model import TinyModelConfig, build_tiny_model
-from workers.verifiers import Verifier, _norm, exact, extract_answer, register
+from workers.verifiers import Verifier, digits, exact, extract_answer, register
 
 RESULTS = Path(__file__).parent / "results"
 
 
 def digits_lsd(item, completion: str) -> float:
-    """Partial credit for numbers written units digit first: the share of left-aligned matching characters."""
-    gold, pred = _norm(str(item.get("answer", ""))), _norm(extract_answer(completion))
-    return sum(a == b for a, b in zip(gold, pred)) / max(len(gold), len(pred)) if gold and pred else 0.0
+    """`digits` partial credit for numbers written units digit first: reversed back, then right-aligned."""
+    return digits({**item, "answer": str(item.get("answer", ""))[::-1]}, extract_answer(completion)[::-1])
 
 
 register("digits_lsd", digits_lsd)
