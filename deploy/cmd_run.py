@@ -8,6 +8,7 @@ Also `curriculum workers scale N` / `curriculum workers status`.
 """
 from __future__ import annotations
 
+import copy
 import json
 import signal
 import threading
@@ -22,6 +23,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from curriculum.registry import DEFAULT_STRATEGY
 from workers.grpo import GRPOConfig
 from workers.model import TinyModelConfig
 
@@ -30,8 +32,8 @@ console = Console()
 
 class StrategyChoice(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = "compose"
-    params: dict[str, Any] = Field(default_factory=lambda: {"arm": {"name": "sec"}, "item": {"name": "filter"}})
+    name: str = DEFAULT_STRATEGY["name"]
+    params: dict[str, Any] = Field(default_factory=lambda: copy.deepcopy(DEFAULT_STRATEGY["params"]))
 
 
 class RunConfig(BaseModel):

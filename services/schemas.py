@@ -1,12 +1,14 @@
 """Request and response models of the REST API (API.md). Validation errors name the field."""
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from curriculum.events import RewardEvent
 from curriculum.items import Item
+from curriculum.registry import DEFAULT_STRATEGY
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
@@ -20,7 +22,8 @@ class StrategySpec(BaseModel):
 class CreateExperiment(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=NAME_PATTERN, description="experiment name")
-    strategy: StrategySpec
+    strategy: StrategySpec = Field(default_factory=lambda: StrategySpec.model_validate(copy.deepcopy(DEFAULT_STRATEGY)),
+                                   description="the curriculum; omitted = the service's measured default")
     group_size: int = Field(8, ge=1, le=4096, description="default rollouts per item")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="seed of the strategy's RNG")
     items: list[Item] | None = Field(None, description="the item pool (exclusive with source)")
