@@ -33,13 +33,14 @@ class Delivery:
 
 def encode(g: Group) -> bytes:
     return json.dumps({"p": g.prompt_ids, "c": g.completions, "l": [[round(x, 6) for x in lp] for lp in g.logprobs],
-                       "r": g.rewards, "k": g.category, "v": g.policy_version, "i": g.item_id, "m": g.meta},
+                       "r": g.rewards, "k": g.category, "v": g.policy_version, "i": g.item_id, "m": g.meta,
+                       "t": g.temperature},
                       separators=(",", ":")).encode()
 
 
 def decode(b: bytes) -> Group:
     d = json.loads(b)
-    return Group(d["p"], d["c"], d["l"], d["r"], d["k"], d["v"], d["i"], d.get("m", {}))
+    return Group(d["p"], d["c"], d["l"], d["r"], d["k"], d["v"], d["i"], d.get("m", {}), d.get("t", 1.0))
 
 
 class RolloutQueue:

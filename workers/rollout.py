@@ -95,7 +95,7 @@ class RolloutWorker:
             results.append({"item_id": it["id"], "rewards": rewards, "policy_version": version, "rollout_id": rid,
                             "signals": {"tokens": float(sum(len(x.token_ids) for x in comps))}})
             groups.append(Group(comps[0].prompt_ids, [x.token_ids for x in comps], [x.logprobs for x in comps],
-                                rewards, it["category"], version, it["id"], {"rollout_id": rid}))
+                                rewards, it["category"], version, it["id"], {"rollout_id": rid}, c.temperature))
         s["score_s"] += time.perf_counter() - t
         t = time.perf_counter()
         self.client.report(c.experiment, results, batch["batch_id"])

@@ -77,12 +77,11 @@ def train_loop(config: dict) -> None:
 
     cfg = TrainerConfig.model_validate(config)
     ctx = ray.train.get_context()
-    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    rank = ctx.get_world_rank()
     model, tok = load_policy(cfg.model_path)
     device = ray.train.torch.get_device() if cfg.use_gpu else torch.device("cpu")
-    model.to(device)
-    ddp = ray.train.torch.prepare_model(model) if world > 1 else model
-    opt = torch.optim.AdamW(ddp.parameters(), lr=cfg.grpo.lr)
+    model.to(device)  # every rank loads the same weights; grpo_step all-reduces the gradients itself
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.grpo.lr)
     ref = None
     if cfg.grpo.kl_beta > 0:  # the frozen starting policy, for the KL penalty
         ref = load_policy(cfg.model_path)[0].to(device).eval().requires_grad_(False)
@@ -119,7 +118,7 @@ def train_loop(config: dict) -> None:
         idx, _ = balance([d.group for d in buffer], arms, cfg.groups_per_step)
         used = [buffer[i] for i in idx]
         t1 = time.perf_counter()
-        m = grpo_step(ddp, opt, [d.group for d in used], cfg.grpo, tok.pad_token_id, ref_model=ref)
+        m = grpo_step(model, opt, [d.group for d in used], cfg.grpo, tok.pad_token_id, ref_model=ref)
         t_train = time.perf_counter() - t1
         version = step
         # the step is committed: now (and only now) the groups it used are acknowledged

@@ -22,7 +22,7 @@ def queue(redis_url):
 
 
 def test_round_trip_keeps_every_field(queue):
-    g = Group([1, 2, 3], [[4, 5], [6]], [[-0.5, -0.25], [-1.0]], [1.0, 0.0], "d2", 7, "x", {"rollout_id": "r"})
+    g = Group([1, 2, 3], [[4, 5], [6]], [[-0.5, -0.25], [-1.0]], [1.0, 0.0], "d2", 7, "x", {"rollout_id": "r"}, 0.7)
     queue.put([g])
     [d] = queue.read("a", 10, block_ms=10)
     assert d.group == g
