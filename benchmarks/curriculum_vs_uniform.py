@@ -1,12 +1,12 @@
-"""The real pipeline (`curriculum run`), default curriculum against `uniform`, over seeds: rollouts and wall time
-until the greedy score on the hardest trained level reaches a target, final scores, degenerate share, and the
-controller's share of the students' busy time.
+"""The main job (`curriculum run`: the default curriculum and `uniform` on the same warm start and seed) over seeds:
+rollouts until the pass rate on the partly solved levels reaches the target, the degenerate share, the share of
+rollouts on the noisy category, and where the wall time goes.
 
-    .venv/bin/python benchmarks/curriculum_vs_uniform.py [--seeds 0 1 2] [--config FILE] [--target 0.5]
+    .venv/bin/python benchmarks/curriculum_vs_uniform.py [--seeds 0 1 2] [--config FILE] [--steps N]
 
-Rollouts are counted where they are spent: every group a student generated (degenerate and stale ones included)
-times its size, read off the rollout queue's `produced` counter at each evaluation. The score is the items' own
-verifier (per-digit partial credit for arithmetic) under greedy decoding; exact-match accuracy is reported too.
+The target levels and the target are the run's own (`RunConfig.target_band`, `target_gain`): the levels whose
+warm-start pass rate lies in the band, and their mean pass rate at the warm start plus the gain. Rollouts are
+counted where they are spent: every group a student generated (degenerate and stale ones included).
 """
 from __future__ import annotations
 
@@ -15,54 +15,47 @@ import json
 import statistics
 from pathlib import Path
 
-from deploy.cmd_run import run_pipeline
+from deploy.cmd_run import TIME_KEYS, run_pipeline
 
 RESULTS = Path(__file__).parent / "results"
 
 
-def curve(run: dict, level: str, group_size: int) -> list[dict]:
-    """(rollouts, seconds, score, exact) at every evaluation of the hardest level."""
-    return [{"rollouts": h["queue"]["produced"] * group_size, "seconds": h["time"] - run["started"],
-             "score": h["eval_score"][level], "exact": h["eval"][level], "all_scores": h["eval_score"],
-             "all_exact": h["eval"]}
-            for h in run["history"] if "eval" in h]
-
-
-def to_target(points: list[dict], target: float) -> dict | None:
-    return next((p for p in points if p["score"] >= target), None)
-
-
-def summarise(seeds: list[dict], target: float) -> dict:
-    out: dict[str, dict] = {}
-    for name in seeds[0]["runs"]:
-        rows = [s["runs"][name] for s in seeds]
-        hit = [r["to_target"] for r in rows if r["to_target"]]
-        med = lambda xs: statistics.median(xs) if xs else None  # noqa: E731
-        out[name] = {"reached": len(hit), "seeds": len(rows),
-                     "rollouts_to_target_median": med([h["rollouts"] for h in hit]),
-                     "seconds_to_target_median": med([h["seconds"] for h in hit]),
-                     "final_score_median": med([r["final_score"] for r in rows]),
-                     "final_exact_median": med([r["final_exact"] for r in rows]),
-                     "rollouts_median": med([r["rollouts"] for r in rows]),
-                     "wall_s_median": med([r["wall_s"] for r in rows]),
-                     "degenerate_ratio_median": med([r["degenerate_ratio"] for r in rows]),
-                     "controller_share_median": med([r["controller_share"] for r in rows])}
-    return out
-
-
 def table(result: dict) -> str:
-    lines = [f"Hardest level {result['level']}, target greedy score {result['target']}, seeds {result['seed_list']} "
-             "(medians)", "",
-             "| strategy | reached | rollouts to target | seconds to target | final score | final exact | "
-             "rollouts | wall s | degenerate | controller share |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    names = list(result["per_seed"][0]["summary"])
     fmt = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
-    for name, s in result["summary"].items():
-        lines.append(f"| {name} | {s['reached']}/{s['seeds']} | {fmt(s['rollouts_to_target_median'], ',.0f')} | "
-                     f"{fmt(s['seconds_to_target_median'], '.0f')} | {fmt(s['final_score_median'], '.3f')} | "
-                     f"{fmt(s['final_exact_median'], '.3f')} | {fmt(s['rollouts_median'], ',.0f')} | "
-                     f"{fmt(s['wall_s_median'], '.0f')} | {fmt(s['degenerate_ratio_median'], '.2f')} | "
-                     f"{fmt(s['controller_share_median'], '.1%')} |")
+    lines = ["| seed | target levels | warm → target | " + " | ".join(f"{n}: rollouts to target" for n in names)
+             + " | uniform / curriculum | " + " | ".join(f"{n}: degenerate / noise share" for n in names) + " |",
+             "|---:|---|---|" + "---:|" * (2 * len(names) + 1)]
+    for s in result["per_seed"]:
+        r = s["summary"]
+        lines.append(f"| {s['seed']} | {', '.join(s['targets'])} | {s['warm_target_pass_rate']:.2f} → {s['target']:.2f} | "
+                     + " | ".join(fmt(r[n]["rollouts_to_target"], ",") for n in names)
+                     + f" | {fmt(s['speedup'], '.2f')}x | "
+                     + " | ".join(f"{r[n]['degenerate_share']:.2f} / {r[n]['noise_share']:.2f}" for n in names) + " |")
+    lines += ["", "| strategy | reached | rollouts to target (median) | final target pass rate | rollouts | wall s | "
+              "degenerate | noise share | " + " | ".join(k.removesuffix("_s").replace("_", " ") for k in TIME_KEYS) + " |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(TIME_KEYS)]
+    for n, a in result["summary"].items():
+        lines.append(f"| {n} | {a['reached']}/{a['seeds']} | {fmt(a['rollouts_to_target'], ',.0f')} | "
+                     f"{a['final_target_pass_rate']:.2f} | {a['rollouts']:,.0f} | {a['wall_s']:.0f} | "
+                     f"{a['degenerate_share']:.2f} | {a['noise_share']:.2f} | "
+                     + " | ".join(f"{a['time_shares'][k]:.0%}" for k in TIME_KEYS) + " |")
     return "\n".join(lines)
+
+
+def aggregate(per_seed: list[dict]) -> dict:
+    out = {}
+    for n in per_seed[0]["summary"]:
+        rows = [s["summary"][n] for s in per_seed]
+        hit = [r["rollouts_to_target"] for r in rows if r["rollouts_to_target"] is not None]
+        med = lambda xs: statistics.median(xs) if xs else None  # noqa: E731
+        out[n] = {"reached": len(hit), "seeds": len(rows), "rollouts_to_target": med(hit),
+                  "final_target_pass_rate": med([r["final_target_pass_rate"] for r in rows]),
+                  "rollouts": med([r["rollouts"] for r in rows]), "wall_s": med([r["wall_s"] for r in rows]),
+                  "degenerate_share": med([r["degenerate_share"] for r in rows]),
+                  "noise_share": med([r["noise_share"] for r in rows]),
+                  "time_shares": {k: med([r["time_shares"][k] for r in rows]) for k in TIME_KEYS}}
+    return out
 
 
 def plot(result: dict, path: Path) -> None:
@@ -71,16 +64,14 @@ def plot(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for k, name in enumerate(result["summary"]):
-        for s in result["per_seed"]:
-            pts = s["runs"][name]["curve"]
-            ax.plot([p["rollouts"] for p in pts], [p["score"] for p in pts], color=f"C{k}", alpha=0.8,
-                    label=name if s is result["per_seed"][0] else None)
-    ax.axhline(result["target"], color="grey", ls=":")
-    ax.set_xlabel("rollouts generated")
-    ax.set_ylabel(f"greedy score on {result['level']}")
-    ax.legend()
+    fig, axes = plt.subplots(1, len(result["per_seed"]), figsize=(5.5 * len(result["per_seed"]), 4), squeeze=False)
+    for ax, s in zip(axes[0], result["per_seed"]):
+        for k, (n, r) in enumerate(s["summary"].items()):
+            ax.plot([p["rollouts"] for p in r["curve"]], [p["pass_rate"] for p in r["curve"]], color=f"C{k}",
+                    marker=".", label=n)
+        ax.axhline(s["target"], color="grey", ls="--", lw=0.8)
+        ax.set(title=f"seed {s['seed']}: pass rate on {', '.join(s['targets'])}", xlabel="rollouts generated")
+        ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -90,26 +81,21 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--config", default=None, help="RunConfig YAML (default: RunConfig defaults)")
-    p.add_argument("--target", type=float, default=0.5, help="greedy score to reach on the hardest level")
+    p.add_argument("--steps", type=int, default=None, help="override train_steps")
     p.add_argument("--out", default="runs/bench-e2e")
     args = p.parse_args(argv)
     per_seed = []
     for seed in args.seeds:
-        rep = run_pipeline(args.config, None, {"seed": seed, "compare": ["uniform"], "out": f"{args.out}/seed{seed}"})
-        full = json.loads((Path(args.out) / f"seed{seed}" / "metrics.json").read_text())
-        group_size = full["config"]["group_size"]
-        level = sorted(full["runs"][0]["history"][-1]["eval"], key=lambda c: (len(c), c))[-1]
-        runs = {}
-        for run, s in zip(full["runs"], rep["summary"]):
-            pts = curve(run, level, group_size)
-            runs[s["strategy"]] = {"curve": pts, "to_target": to_target(pts, args.target),
-                                   "final_score": pts[-1]["score"], "final_exact": pts[-1]["exact"],
-                                   "rollouts": s["rollouts"], "wall_s": s["wall_s"],
-                                   "degenerate_ratio": s["degenerate_ratio"],
-                                   "controller_share": s["controller_share"]}
-        per_seed.append({"seed": seed, "level": level, "runs": runs})
-    result = {"target": args.target, "level": per_seed[0]["level"], "seed_list": args.seeds, "per_seed": per_seed,
-              "summary": summarise(per_seed, args.target)}
+        over = {"seed": seed, "out": f"{args.out}/seed{seed}", **({"train_steps": args.steps} if args.steps else {})}
+        rep = run_pipeline(args.config, None, over)
+        names = [s["strategy"] for s in rep["summary"]]
+        by = {s["strategy"]: s for s in rep["summary"]}
+        cur, uni = by[names[0]]["rollouts_to_target"], by.get("uniform", {}).get("rollouts_to_target")
+        per_seed.append({"seed": seed, "targets": rep["targets"], "target": rep["target"],
+                         "warm_target_pass_rate": rep["warm_target_pass_rate"], "warm_start": rep["warm_start"],
+                         "job_wall_s": rep["job_wall_s"], "summary": by,
+                         "speedup": uni / cur if cur and uni else None})
+    result = {"seeds": args.seeds, "per_seed": per_seed, "summary": aggregate(per_seed)}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "curriculum_vs_uniform.json").write_text(json.dumps(result, indent=1))
     md = table(result)

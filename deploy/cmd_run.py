@@ -24,8 +24,11 @@ from rich.live import Live
 from rich.table import Table
 
 from curriculum.registry import DEFAULT_STRATEGY
+from curriculum.sources import parse_source
+from curriculum.sources.arithmetic import NOISE
 from workers.grpo import GRPOConfig
 from workers.model import TinyModelConfig
+from workers.warm_start import WarmStartConfig
 
 console = Console()
 
@@ -42,14 +45,20 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field("arith", pattern=r"^[a-z0-9][a-z0-9_-]{0,40}$", description="experiment name prefix")
     strategy: StrategyChoice = Field(default_factory=StrategyChoice, description="the curriculum")
-    compare: list[str] = Field(default_factory=list, description="strategies to run again for comparison (e.g. uniform)")
-    source: dict[str, Any] = Field(default_factory=lambda: {"kind": "arithmetic", "min_digits": 1, "max_digits": 3,
-                                                            "items_per_level": 400, "ops": ["+"]})
-    eval_items_per_level: int = Field(40, ge=1, description="held-out items per level for greedy evaluation")
+    compare: list[str] = Field(default_factory=lambda: ["uniform"],
+                               description="strategies run again on the same warm start and seed ([] = none)")
+    source: dict[str, Any] = Field(default_factory=lambda: {
+        "kind": "arithmetic", "min_digits": 1, "max_digits": 5, "items_per_level": 500, "ops": ["+"],
+        "verifier": "exact", "noise_items": 500})
+    eval_items_per_level: int = Field(64, ge=1, description="held-out items per level for evaluation")
     model: TinyModelConfig = Field(default_factory=TinyModelConfig, description="the tiny policy")
     model_path: Optional[str] = Field(None, description="a real model (HF folder or hub name) instead of the tiny one")
-    sft_steps: int = Field(300, ge=0, description="SFT warm-start steps on the easiest level")
-    sft_lr: float = Field(3e-3, gt=0)
+    warm_start: WarmStartConfig = Field(default_factory=WarmStartConfig, description="SFT of the tiny policy (its seed, not the run's: runs of any seed share it)")
+    warm_start_cache: Optional[str] = Field("runs/warm-start", description="folder reusing warm starts of the same "
+                                            "config and seed (None: always train)")
+    target_band: tuple[float, float] = Field((0.1, 0.7), description="warm-start pass rates of a target level "
+                                             "(partly solved); the noise category is never one")
+    target_gain: float = Field(0.15, gt=0, description="target = warm-start pass rate on the target levels + this")
     group_size: int = Field(8, ge=2, description="rollouts per prompt")
     rollout_workers: int = Field(1, ge=0, description="rollout actors in the pool")
     rollout_batch: int = Field(32, ge=1, description="items leased per rollout batch")
@@ -58,10 +67,10 @@ class RunConfig(BaseModel):
     max_tokens: int = Field(6, ge=1)
     temperature: float = Field(1.0, ge=0)
     backend: str = Field("hf", description="hf | vllm")
-    train_steps: int = Field(500, ge=1, description="GRPO steps")
+    train_steps: int = Field(150, ge=1, description="GRPO steps")
     groups_per_step: int = Field(32, ge=1)
     trainer_workers: int = Field(1, ge=1)
-    eval_every: int = Field(25, ge=1, description="steps between greedy evaluations")
+    eval_every: int = Field(15, ge=1, description="steps between evaluations")
     max_staleness: int = Field(2, ge=0)
     queue_budget: Optional[int] = Field(None, ge=1, description="rollout queue budget in groups (default: 2 steps' worth)")
     grpo: GRPOConfig = Field(default_factory=lambda: GRPOConfig(lr=2e-4))
@@ -75,26 +84,61 @@ def load_config(path: str | None, overrides: dict[str, Any] | None = None) -> Ru
     return RunConfig.model_validate({**(data or {}), **(overrides or {})})
 
 
-def prepare_policy(cfg: RunConfig, out: Path) -> str:
-    """Build the tiny model, SFT-warm-start it on the easiest level, save it; or use cfg.model_path."""
-    if cfg.model_path:
-        return cfg.model_path
+def prepare_policy(cfg: RunConfig, out: Path) -> tuple[str, dict]:
+    """The starting policy and its pass-rate map ({"pass_rate", "greedy"} per category). The tiny model is built,
+    SFT-warm-started (workers.warm_start) and measured, or taken from the cache of the same config and seed;
+    cfg.model_path (a real model) is measured as it is."""
+    import hashlib
+
     import torch
 
-    from curriculum.sources import items_from_source
-    from workers.grpo import sft_step
-    from workers.model import build_tiny_model, save_policy
+    from workers.model import build_tiny_model, load_policy, save_policy
+    from workers.warm_start import pass_rates, warm_start
 
-    model, tok = build_tiny_model(cfg.model)
-    items = items_from_source(cfg.source)
-    easiest = min(it.difficulty or 0 for it in items)
-    warm = [it for it in items if (it.difficulty or 0) == easiest]
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.sft_lr)
-    g = torch.Generator().manual_seed(cfg.seed)
-    for _ in range(cfg.sft_steps):
-        idx = torch.randint(0, len(warm), (64,), generator=g).tolist()
-        sft_step(model, opt, tok, [warm[i].prompt for i in idx], [warm[i].answer for i in idx])
-    return str(save_policy(model, tok, out / "policy-init").resolve())
+    key = json.dumps([cfg.model.model_dump(), cfg.warm_start.model_dump(), cfg.source, cfg.model_path,
+                      cfg.eval_items_per_level, cfg.max_tokens, cfg.group_size, cfg.temperature], sort_keys=True)
+    folder = Path(cfg.warm_start_cache or out / "policy-init").resolve()
+    if cfg.warm_start_cache:
+        folder = folder / hashlib.sha1(key.encode()).hexdigest()[:12]
+    if (folder / "pass_rates.json").exists() and cfg.warm_start_cache:
+        return cfg.model_path or str(folder), json.loads((folder / "pass_rates.json").read_text())
+    torch.set_num_threads(1)  # a tiny model gains little from a 2nd thread; on a busy machine it was 10x slower
+    t0 = time.time()
+    if cfg.model_path:
+        model, tok = load_policy(cfg.model_path)
+    else:
+        model, tok = build_tiny_model(cfg.model)
+        warm_start(model, tok, parse_source(cfg.source), cfg.warm_start)
+    rate, greedy = pass_rates(model, tok, eval_items(cfg), cfg.max_tokens, cfg.group_size, cfg.temperature)
+    warm = {"pass_rate": rate, "greedy": greedy, "seconds": round(time.time() - t0, 1)}
+    path = cfg.model_path or str(save_policy(model, tok, folder).resolve())
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pass_rates.json").write_text(json.dumps(warm, indent=1))
+    return path, warm
+
+
+def target_levels(cfg: RunConfig, pass_rate: dict[str, float]) -> list[str]:
+    """The partly solved levels: warm-start pass rate inside cfg.target_band (never the noise category)."""
+    lo, hi = cfg.target_band
+    return [c for c, p in pass_rate.items() if c != NOISE and lo <= p <= hi]
+
+
+def warm_table(warm: dict, targets: list[str], cfg: RunConfig, final: dict[str, dict] | None = None) -> Table:
+    """The pass-rate map: per category, warm start (and, with `final`, each strategy's end of run)."""
+    t = Table(title=f"pass-rate map (held-out items, {cfg.group_size} samples at T={cfg.temperature} / greedy exact)")
+    t.add_column("category")
+    t.add_column("kind")
+    t.add_column("warm start", justify="right")
+    for name in final or {}:
+        t.add_column(f"final, {name}", justify="right")
+    for c in sorted(warm["pass_rate"], key=lambda c: (c == NOISE, len(c), c)):
+        p = warm["pass_rate"][c]
+        kind = ("noise" if c == NOISE else "target (partly solved)" if c in targets
+                else "solved" if p > cfg.target_band[1] else "out of reach")
+        cells = [f"{p:.2f} / {warm['greedy'][c]:.2f}"]
+        cells += [f"{f['pass_rate'].get(c, 0):.2f} / {f['greedy'].get(c, 0):.2f}" for f in (final or {}).values()]
+        t.add_row(c, kind, *cells)
+    return t
 
 
 def eval_items(cfg: RunConfig) -> list[dict]:
@@ -102,7 +146,8 @@ def eval_items(cfg: RunConfig) -> list[dict]:
 
     spec = dict(cfg.source)
     if spec.get("kind") == "arithmetic":
-        spec.update(items_per_level=cfg.eval_items_per_level, seed=int(spec.get("seed", 0)) + 10_007, id_prefix="eval")
+        spec.update(items_per_level=cfg.eval_items_per_level, seed=int(spec.get("seed", 0)) + 10_007, id_prefix="eval",
+                    noise_items=cfg.eval_items_per_level if spec.get("noise_items") else 0)
     items = items_from_source(spec)
     return [{"prompt": i.prompt, "answer": i.answer, "category": i.category, "metadata": i.metadata} for i in items]
 
@@ -133,7 +178,8 @@ def run_one(cfg: RunConfig, strategy: StrategyChoice, stack, policy: str, out: P
     tcfg = TrainerConfig(experiment=name, redis_url=stack.redis_url, model_path=policy, steps=cfg.train_steps,
                          groups_per_step=cfg.groups_per_step, num_workers=cfg.trainer_workers,
                          max_staleness=cfg.max_staleness, eval_every=cfg.eval_every, eval_items=eval_items(cfg),
-                         eval_max_tokens=cfg.max_tokens, use_gpu=bool(cfg.trainer_gpus), storage_path=str((out / "checkpoints" / name).resolve()),
+                         eval_max_tokens=cfg.max_tokens, eval_samples=cfg.group_size, temperature=cfg.temperature,
+                         use_gpu=bool(cfg.trainer_gpus), storage_path=str((out / "checkpoints" / name).resolve()),
                          grpo=cfg.grpo)
     result: dict[str, Any] = {}
     t0 = time.time()
@@ -163,9 +209,9 @@ def run_one(cfg: RunConfig, strategy: StrategyChoice, stack, policy: str, out: P
             history += new
             for h in new:  # one line per evaluation: a log that also reads well when not on a terminal
                 if "eval" in h:
-                    acc = " ".join(f"{k}={v:.2f}/{h['eval_score'].get(k, 0):.2f}" for k, v in h["eval"].items())
+                    acc = " ".join(f"{k}={v:.2f}/{h['eval'].get(k, 0):.2f}" for k, v in h["eval_pass"].items())
                     console.print(f"{name} step {h['step']}/{cfg.train_steps} {time.time() - t0:.0f}s "
-                                  f"greedy exact/partial {acc}  train reward {h['mean_reward'] or 0:.2f}")
+                                  f"pass rate/greedy {acc}  train reward {h['mean_reward'] or 0:.2f}")
             live.update(_progress(name, cfg, history, client.state(name), time.time() - t0))
         history += [json.loads(x) for x in r.lrange(metrics_key(name), len(history), -1)]
     status = ray.get(pool.status.remote())
@@ -179,11 +225,14 @@ def run_one(cfg: RunConfig, strategy: StrategyChoice, stack, policy: str, out: P
     return {"strategy": strategy.model_dump(), "experiment": name, "wall_s": wall, "started": t0, "history": history,
             "final_state": state, "workers": workers, "queue": RolloutQueue(stack.redis_url, name).stats(),
             "rollouts": int(sum(w["rollouts"] for w in workers)),
-            "time_split": {"controller_s": sum(w["controller_s"] for w in workers),
-                           "generation_s": sum(w["generate_s"] for w in workers),
-                           "scoring_s": sum(w["score_s"] for w in workers),
-                           "training_s": sum(h["train_s"] for h in history),
-                           "trainer_wait_s": sum(h["wait_s"] for h in history)}}
+            "rollouts_by_category": {c: sum(w["by_category"].get(c, 0) for w in workers)
+                                     for c in sorted({c for w in workers for c in w["by_category"]})},
+            "time_split": {"generation_s": sum(w["generate_s"] for w in workers),
+                           "verification_s": sum(w["score_s"] for w in workers),
+                           "controller_s": sum(w["controller_s"] for w in workers),
+                           "student_queue_wait_s": sum(w["waiting_s"] + w["queue_s"] for w in workers),
+                           "trainer_queue_wait_s": sum(h["wait_s"] for h in history),
+                           "optimizer_s": sum(h["train_s"] for h in history)}}
 
 
 def _progress(name: str, cfg: RunConfig, history: list[dict], state: dict, elapsed: float) -> Table:
@@ -203,51 +252,87 @@ def _progress(name: str, cfg: RunConfig, history: list[dict], state: dict, elaps
     return t
 
 
+TIME_KEYS = ("generation_s", "verification_s", "controller_s", "student_queue_wait_s", "trainer_queue_wait_s",
+             "optimizer_s")
+
+
 def controller_share(ts: dict) -> float:
-    """The controller's share of the students' busy time (its calls, generation, scoring)."""
-    return ts["controller_s"] / max(ts["controller_s"] + ts["generation_s"] + ts["scoring_s"], 1e-9)
+    """The controller's share of the students' busy time (its calls, generation, verification)."""
+    return ts["controller_s"] / max(ts["controller_s"] + ts["generation_s"] + ts["verification_s"], 1e-9)
 
 
-def write_report(runs: list[dict], cfg: RunConfig, out: Path) -> dict:
+def target_curve(run: dict, targets: list[str], group_size: int) -> list[dict]:
+    """(rollouts generated so far, seconds, mean pass rate on the target levels) at every evaluation. Rollouts
+    are read off the queue's `produced` counter: every group the students generated, degenerate and stale ones
+    included."""
+    return [{"step": h["step"], "rollouts": h["queue"]["produced"] * group_size, "seconds": h["time"] - run["started"],
+             "pass_rate": sum(h["eval_pass"][c] for c in targets) / max(len(targets), 1),
+             "greedy": sum(h["eval"][c] for c in targets) / max(len(targets), 1)}
+            for h in run["history"] if "eval" in h]
+
+
+def summarise_run(run: dict, cfg: RunConfig, targets: list[str], target: float) -> dict:
+    h = run["history"]
+    evals = [x for x in h if "eval" in x]
+    curve = target_curve(run, targets, cfg.group_size)
+    hit = next((p for p in curve if p["pass_rate"] >= target), None)
+    by_cat = run["rollouts_by_category"]
+    return {"strategy": run["strategy"]["name"], "wall_s": round(run["wall_s"], 1), "rollouts": run["rollouts"],
+            "final": {"pass_rate": evals[-1]["eval_pass"], "greedy": evals[-1]["eval"]} if evals else {},
+            "curve": curve, "rollouts_to_target": hit["rollouts"] if hit else None,
+            "seconds_to_target": round(hit["seconds"], 1) if hit else None,
+            "final_target_pass_rate": curve[-1]["pass_rate"] if curve else None,
+            "degenerate_share": run["final_state"]["degenerate_ratio"],
+            "noise_share": by_cat.get(NOISE, 0) / max(sum(by_cat.values()), 1),
+            "rollouts_by_category": by_cat, "time_split": run["time_split"],
+            "time_shares": {k: run["time_split"][k] / max(run["wall_s"], 1e-9) for k in TIME_KEYS},
+            "controller_share": controller_share(run["time_split"])}
+
+
+def step_shares(run: dict) -> tuple[list[int], list[float], list[float]]:
+    """Per trainer step: the degenerate share and the noise share of the groups the trainer read."""
+    steps, degenerate, noise = [], [], []
+    for x in run["history"]:
+        read = x.get("read_by_category", {})
+        n = sum(read.values())
+        if n:
+            steps.append(x["step"])
+            degenerate.append(x["degenerate_dropped"] / n)
+            noise.append(read.get(NOISE, 0) / n)
+    return steps, degenerate, noise
+
+
+def write_report(runs: list[dict], cfg: RunConfig, out: Path, warm: dict, targets: list[str]) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     out.mkdir(parents=True, exist_ok=True)
-    summary = []
-    for run in runs:
-        h = run["history"]
-        evals = [x for x in h if "eval" in x]
-        steps = max(len(h), 1)
-        # rollouts are counted by workers; spread them over steps for the x axis (they run concurrently)
-        per_step = run["rollouts"] / steps
-        final = evals[-1]["eval"] if evals else {}
-        dropped = sum(x["degenerate_dropped"] for x in h)
-        used = sum(x["groups"] for x in h)
-        summary.append({"strategy": run["strategy"]["name"], "wall_s": round(run["wall_s"], 1),
-                        "rollouts": run["rollouts"], "final_accuracy": final,
-                        "final_score": evals[-1].get("eval_score", {}) if evals else {},
-                        "degenerate_ratio": run["final_state"]["degenerate_ratio"],
-                        "trainer_dropped_degenerate": dropped, "trainer_groups_used": used,
-                        "time_split": run["time_split"], "per_step_rollouts": per_step,
-                        "controller_share": controller_share(run["time_split"])})
-    (out / "metrics.json").write_text(json.dumps({"config": cfg.model_dump(), "summary": summary, "runs": runs}, indent=1))
-    levels = sorted({k for run in runs for x in run["history"] if "eval" in x for k in x["eval"]})
-    fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 4), squeeze=False)
-    for ax, run, s in zip(axes[0], runs, summary):
-        ev = [x for x in run["history"] if "eval" in x]
-        xs = [x["step"] * s["per_step_rollouts"] for x in ev]
-        for k, lv in enumerate(levels):
-            ax.plot(xs, [x["eval"].get(lv, 0) for x in ev], color=f"C{k}", label=f"{lv} exact")
-            ax.plot(xs, [x.get("eval_score", {}).get(lv, 0) for x in ev], color=f"C{k}", ls="--",
-                    label=f"{lv} partial credit")
-        ax.set_title(f"{s['strategy']}: greedy accuracy per level")
-        ax.set_xlabel("rollouts (approx.)")
-        ax.set_ylim(-0.02, 1.02)
-        ax.legend()
+    base = sum(warm["pass_rate"][c] for c in targets) / max(len(targets), 1)
+    target = min(base + cfg.target_gain, 1.0)
+    summary = [summarise_run(run, cfg, targets, target) for run in runs]
+    report = {"warm_start": warm, "targets": targets, "target": target, "warm_target_pass_rate": base,
+              "summary": summary}
+    (out / "metrics.json").write_text(json.dumps({"config": cfg.model_dump(), **report, "runs": runs}, indent=1))
+    # the joint plot: accuracy on the target levels against rollouts; degenerate and noise shares against steps
+    fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(17, 4.2))
+    for k, (run, s) in enumerate(zip(runs, summary)):
+        a1.plot([p["rollouts"] for p in s["curve"]], [p["pass_rate"] for p in s["curve"]], color=f"C{k}",
+                marker=".", label=f"{s['strategy']} (pass rate)")
+        a1.plot([p["rollouts"] for p in s["curve"]], [p["greedy"] for p in s["curve"]], color=f"C{k}", ls=":",
+                label=f"{s['strategy']} (greedy exact)")
+        steps, degenerate, noise = step_shares(run)
+        a2.plot(steps, degenerate, color=f"C{k}", lw=0.8, label=s["strategy"])
+        a3.plot(steps, noise, color=f"C{k}", lw=0.8, label=s["strategy"])
+    a1.axhline(target, color="grey", ls="--", lw=0.8, label=f"target {target:.2f}")
+    a1.set(title=f"accuracy on the target levels {', '.join(targets) or '(none)'}", xlabel="rollouts generated")
+    a2.set(title="degenerate share of the groups read", xlabel="trainer step", ylim=(-0.02, 1.02))
+    a3.set(title=f"share of the groups read that are '{NOISE}'", xlabel="trainer step", ylim=(-0.02, 1.02))
+    for a in (a1, a2, a3):
+        a.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "accuracy.png", dpi=100)
+    fig.savefig(out / "compare.png", dpi=100)
     plt.close(fig)
     fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 4), squeeze=False)
     for ax, run, s in zip(axes[0], runs, summary):
@@ -260,26 +345,7 @@ def write_report(runs: list[dict], cfg: RunConfig, out: Path) -> dict:
     fig.tight_layout()
     fig.savefig(out / "arm_weights.png", dpi=100)
     plt.close(fig)
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4))
-    for run, s in zip(runs, summary):
-        h = run["history"]
-        a1.plot([x["step"] for x in h], [x["degenerate_dropped"] / max(x["degenerate_dropped"] + x["groups"], 1) for x in h],
-                label=s["strategy"])
-    a1.set_title("degenerate share of groups read by the trainer")
-    a1.set_xlabel("trainer step")
-    a1.legend()
-    keys = ["controller_s", "generation_s", "scoring_s", "training_s", "trainer_wait_s"]
-    bottom = [0.0] * len(runs)
-    for k in keys:
-        vals = [s["time_split"][k] for s in summary]
-        a2.bar([s["strategy"] for s in summary], vals, bottom=bottom, label=k)
-        bottom = [b + v for b, v in zip(bottom, vals)]
-    a2.set_title("time spent (s, summed over actors)")
-    a2.legend()
-    fig.tight_layout()
-    fig.savefig(out / "degenerate_and_time.png", dpi=100)
-    plt.close(fig)
-    return {"summary": summary}
+    return report
 
 
 def _interrupt(*_) -> None:
@@ -296,6 +362,13 @@ def run_pipeline(config_path: str | None = None, address: str | None = None,
         signal.signal(signal.SIGTERM, _interrupt)
     out = Path(cfg.out).resolve()  # Ray workers run in other folders
     out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    with console.status(f"warm-starting the policy ({cfg.warm_start.steps} SFT steps) and measuring it ..."):
+        policy, warm = prepare_policy(cfg, out)
+    targets = target_levels(cfg, warm["pass_rate"])
+    console.print(warm_table(warm, targets, cfg))
+    console.print(f"warm start: {warm['seconds']:.0f} s when trained ({time.time() - t0:.0f} s now); target levels "
+                  f"{targets or 'none: no level is partly solved'}")
     stack = LocalStack(out / "stack", port=cfg.port, address=address)
     with console.status("starting Ray, Redis and the controller ..."):
         stack.start()
@@ -304,35 +377,48 @@ def run_pipeline(config_path: str | None = None, address: str | None = None,
     else:
         console.print(f"controller at {stack.url} (REST API v1; try {stack.url}/v1/experiments)")
     try:
-        with console.status(f"warm-starting the policy ({cfg.sft_steps} SFT steps on the easiest level) ..."):
-            policy = prepare_policy(cfg, out)
         runs = []
         for strat in [cfg.strategy] + [StrategyChoice(name=s, params={}) for s in cfg.compare]:
             console.print(f"[bold]run: {strat.name}[/bold] {strat.params or ''}")
             runs.append(run_one(cfg, strat, stack, policy, out))
-        report = write_report(runs, cfg, out)
+        report = write_report(runs, cfg, out, warm, targets)
     finally:
         stack.stop()
-    _print_summary(report["summary"], out)
+    report["job_wall_s"] = round(time.time() - t0, 1)
+    _print_summary(report, cfg, out)
     return report
 
 
-def _print_summary(summary: list[dict], out: Path) -> None:
-    t = Table(title="curriculum run")
-    for c in ("strategy", "rollouts", "wall s", "final greedy exact/partial per level", "degenerate", "controller share"):
-        t.add_column(c)
+def _print_summary(report: dict, cfg: RunConfig, out: Path) -> None:
+    summary = report["summary"]
+    console.print(warm_table(report["warm_start"], report["targets"], cfg, {s["strategy"]: s["final"] for s in summary}))
+    t = Table(title=f"curriculum run: target = pass rate {report['target']:.2f} on {', '.join(report['targets'])} "
+                    f"(warm start {report['warm_target_pass_rate']:.2f})")
+    for c in ("strategy", "rollouts to target", "final target pass rate", "rollouts", "degenerate", "noise share",
+              "wall s", "controller share"):
+        t.add_column(c, justify="left" if c == "strategy" else "right")
+    fmt = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
     for s in summary:
-        t.add_row(s["strategy"], str(s["rollouts"]), str(s["wall_s"]),
-                  " ".join(f"{k}={v:.2f}/{s['final_score'].get(k, 0):.2f}" for k, v in s["final_accuracy"].items()),
-                  f"{s['degenerate_ratio']:.0%}", f"{s['controller_share']:.1%}")
+        t.add_row(s["strategy"], fmt(s["rollouts_to_target"], ","), fmt(s["final_target_pass_rate"], ".2f"),
+                  f"{s['rollouts']:,}", f"{s['degenerate_share']:.0%}", f"{s['noise_share']:.0%}",
+                  f"{s['wall_s']:.0f}", f"{s['controller_share']:.1%}")
     console.print(t)
-    console.print(f"report: {out.resolve()}/metrics.json, accuracy.png, arm_weights.png, degenerate_and_time.png")
+    t = Table(title="time as shares of each run's wall time (students and trainer overlap: shares add past 100%)")
+    t.add_column("strategy")
+    for k in TIME_KEYS:
+        t.add_column(k.removesuffix("_s").replace("_", " "), justify="right")
+    for s in summary:
+        t.add_row(s["strategy"], *(f"{s['time_shares'][k]:.0%}" for k in TIME_KEYS))
+    console.print(t)
+    console.print(f"job wall time {report['job_wall_s']:.0f} s; report: {out.resolve()}/metrics.json, compare.png, "
+                  "arm_weights.png")
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def run(config: Optional[Path] = typer.Option(None, "--config", help="YAML file with RunConfig fields"),
-            compare: Optional[list[str]] = typer.Option(None, "--compare", help="also run these strategies (e.g. uniform)"),
+            compare: Optional[list[str]] = typer.Option(None, "--compare", help="strategies to compare with "
+                                                        "(default: uniform; '' for none)"),
             steps: Optional[int] = typer.Option(None, "--steps", help="override train_steps"),
             out: Optional[str] = typer.Option(None, "--out", help="report folder"),
             port: Optional[int] = typer.Option(None, "--port", help="REST port while running"),
@@ -340,7 +426,9 @@ def register(app: typer.Typer) -> None:
         """Train the tiny model with GRPO under a curriculum, end to end, and write a report."""
         from pydantic import ValidationError
 
-        overrides = {k: v for k, v in {"compare": compare, "train_steps": steps, "out": out, "port": port}.items() if v}
+        overrides = {k: v for k, v in {"train_steps": steps, "out": out, "port": port}.items() if v}
+        if compare is not None:  # `--compare ''` runs the curriculum alone
+            overrides["compare"] = [c for c in compare if c]
         try:
             run_pipeline(str(config) if config else None, address, overrides)
         except ValidationError as e:

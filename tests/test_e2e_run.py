@@ -1,5 +1,6 @@
 """End to end, as a user runs it: `curriculum run --config configs/tiny.yaml` in its own process (its own local
-Ray, embedded Redis, controller, a rollout actor and the Ray Train trainer)."""
+Ray, embedded Redis, controller, a rollout actor and the Ray Train trainer): the default curriculum and `uniform`
+on the same warm start, whose pass-rate map is printed first."""
 from __future__ import annotations
 
 import json
@@ -22,11 +23,15 @@ def test_curriculum_run_tiny_trains_and_reports(tmp_path):
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "COLUMNS": "120"}
     env.pop("RAY_ADDRESS", None)
     proc = subprocess.run([str(cli), "run", "--config", str(ROOT / "configs" / "tiny.yaml"), "--out", str(out),
-                           "--port", str(free_port()), "--compare", "uniform"],
+                           "--port", str(free_port())],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     m = json.loads((out / "metrics.json").read_text())
-    assert [s["strategy"] for s in m["summary"]] == ["compose", "uniform"]
+    from curriculum.registry import DEFAULT_STRATEGY
+
+    assert [s["strategy"] for s in m["summary"]] == [DEFAULT_STRATEGY["name"], "uniform"]  # compared by default
+    assert set(m["warm_start"]["pass_rate"]) == {"d1", "d2", "noise"}
+    assert (tmp_path / "runs" / "warm-start").is_dir()  # cached for the next run of the same config and seed
     for run in m["runs"]:
         h = run["history"]
         steps = m["config"]["train_steps"]
@@ -34,8 +39,11 @@ def test_curriculum_run_tiny_trains_and_reports(tmp_path):
         assert run["rollouts"] > 0 and run["final_state"]["events"] > 0  # rewards flowed to the controller
         assert sum(x["groups"] for x in h) > 0  # and groups reached the trainer
         assert any(w["weight_updates"] > 0 for w in run["workers"])  # students picked up new weights
-        assert set(h[-1]["eval"]) == {"d1", "d2"}
+        assert set(h[-1]["eval_pass"]) == {"d1", "d2", "noise"}
         assert run["queue"]["acked"] > 0
-    for png in ("accuracy.png", "arm_weights.png", "degenerate_and_time.png"):
+        assert sum(run["rollouts_by_category"].values()) == run["rollouts"]
+    for s in m["summary"]:
+        assert 0 <= s["noise_share"] <= 1 and set(s["time_shares"]) >= {"generation_s", "optimizer_s"}
+    for png in ("compare.png", "arm_weights.png"):
         assert (out / png).stat().st_size > 5000
-    assert "curriculum run" in proc.stdout
+    assert "pass-rate map" in proc.stdout and "curriculum run" in proc.stdout

@@ -174,7 +174,8 @@ def grpo_step(model, optimizer, groups: list[Group], cfg: GRPOConfig, pad_id: in
     return metrics
 
 
-def sft_step(model, optimizer, tokenizer, prompts: list[str], targets: list[str]) -> float:
+def sft_step(model, optimizer, tokenizer, prompts: list[str], targets: list[str],
+             max_grad_norm: float | None = None) -> float:
     """Supervised warm start: maximise log p(target + eos | bos + prompt)."""
     model.train()
     seqs = [([tokenizer.bos_token_id] + tokenizer(p, add_special_tokens=False)["input_ids"],
@@ -184,6 +185,8 @@ def sft_step(model, optimizer, tokenizer, prompts: list[str], targets: list[str]
     loss = -(lp * mask).sum() / mask.sum()
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    if max_grad_norm:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
     optimizer.step()
     model.eval()
     return loss.item()

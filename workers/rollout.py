@@ -50,7 +50,7 @@ class RolloutWorker:
         self._stop = threading.Event()
         self.stats = {"batches": 0, "groups": 0, "rollouts": 0, "controller_s": 0.0, "generate_s": 0.0,
                       "score_s": 0.0, "queue_s": 0.0, "waiting_s": 0.0, "weight_updates": 0,
-                      "generation_errors": 0}
+                      "generation_errors": 0, "by_category": {}}
         self.last_error: str | None = None
         self.last_beat = time.time()
         self.node = socket.gethostname()
@@ -90,8 +90,8 @@ class RolloutWorker:
         version = self.backend.version
         results, groups = [], []
         for it, comps in zip(items, gens):
-            rewards = [self.verifier.score(it, x.text) for x in comps]
             rid = uuid.uuid4().hex
+            rewards = [self.verifier.score({**it, "sample_key": f"{rid}/{k}"}, x.text) for k, x in enumerate(comps)]
             results.append({"item_id": it["id"], "rewards": rewards, "policy_version": version, "rollout_id": rid,
                             "signals": {"tokens": float(sum(len(x.token_ids) for x in comps))}})
             groups.append(Group(comps[0].prompt_ids, [x.token_ids for x in comps], [x.logprobs for x in comps],
@@ -106,6 +106,8 @@ class RolloutWorker:
         s["batches"] += 1
         s["groups"] += len(groups)
         s["rollouts"] += sum(len(g.completions) for g in groups)
+        for g in groups:  # where the rollouts went (e.g. the share spent on a noisy category)
+            s["by_category"][g.category] = s["by_category"].get(g.category, 0) + len(g.completions)
         self.last_beat = time.time()
         return len(groups)
 

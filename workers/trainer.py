@@ -31,9 +31,11 @@ class TrainerConfig(BaseModel):
     max_staleness: int = Field(4, ge=0, description="policy versions a group may lag behind")
     wait_seconds: float = Field(30.0, gt=0, description="longest wait for a full batch before stepping on what came")
     claim_idle_ms: int = Field(60_000, ge=1, description="pending groups idle this long are claimed from a dead rank")
-    eval_every: int = Field(10, ge=1, description="steps between greedy evaluations (rank 0)")
+    eval_every: int = Field(10, ge=1, description="steps between evaluations (rank 0)")
     eval_items: list[dict] = Field(default_factory=list, description="held-out items {prompt, answer, category}")
     eval_max_tokens: int = Field(8, ge=1)
+    eval_samples: int = Field(8, ge=1, description="samples per held-out item for the pass rate")
+    temperature: float = Field(1.0, ge=0, description="the students' sampling temperature (for the pass rate)")
     checkpoint_every: int = Field(50, ge=1, description="steps between Ray Train checkpoints")
     storage_path: str | None = Field(None, description="where Ray Train keeps checkpoints")
     grpo: GRPOConfig = Field(default_factory=GRPOConfig)
@@ -41,26 +43,6 @@ class TrainerConfig(BaseModel):
 
 def metrics_key(experiment: str) -> str:
     return f"cur:exp:{experiment}:trainer"
-
-
-def evaluate(model, tok, items: list[dict], max_tokens: int) -> tuple[dict[str, float], dict[str, float]]:
-    """Greedy evaluation per category: exact-match accuracy, and the mean score of the items' own verifier
-    (partial credit for `digits`), which moves before the first exact answers on a hard level do."""
-    from workers.backends.hf import HFBackend
-    from workers.verifiers import Verifier, exact
-
-    if not items:
-        return {}, {}
-    be = HFBackend("", model=model, tokenizer=tok, device=str(next(model.parameters()).device))
-    outs = be.generate([it["prompt"] for it in items], 1, max_tokens, temperature=0)
-    verifier = Verifier()
-    acc: dict[str, list[float]] = {}
-    score: dict[str, list[float]] = {}
-    for it, o in zip(items, outs):
-        acc.setdefault(it["category"], []).append(exact(it, o[0].text))
-        score.setdefault(it["category"], []).append(verifier.score(it, o[0].text))
-    mean = lambda d: {k: sum(v) / len(v) for k, v in sorted(d.items())}  # noqa: E731
-    return mean(acc), mean(score)
 
 
 def train_loop(config: dict) -> None:
@@ -73,6 +55,7 @@ def train_loop(config: dict) -> None:
     from workers.grpo import grpo_step
     from workers.model import load_policy
     from workers.queue import RolloutQueue, balance
+    from workers.warm_start import pass_rates
     from workers.weights import WeightPublisher
 
     cfg = TrainerConfig.model_validate(config)
@@ -95,10 +78,13 @@ def train_loop(config: dict) -> None:
     if weights:
         weights.publish(0, model.state_dict())
     degenerate = 0
+    read: dict[str, int] = {}  # groups read per category since the last step (used, degenerate or stale)
 
     def keep(deliveries: list) -> list:
         # degenerate groups (zero advantage) never train: drop them at once so they do not hold the budget
         nonlocal degenerate
+        for d in deliveries:
+            read[d.group.category] = read.get(d.group.category, 0) + 1
         dead = [d for d in deliveries if d.group.degenerate]
         queue.discard(dead, "dropped_degenerate")
         degenerate += len(dead)
@@ -124,16 +110,18 @@ def train_loop(config: dict) -> None:
         # the step is committed: now (and only now) the groups it used are acknowledged
         queue.ack([d.id for d in used])
         buffer = [d for d in buffer if d not in used]
-        dropped_now, degenerate = degenerate, 0
+        dropped_now, degenerate, read_now = degenerate, 0, dict(read)
+        read.clear()
         if rank == 0:
             weights.publish(version, model.state_dict())
             rec = {"step": step, "version": version, "time": time.time(), "wait_s": t_wait, "train_s": t_train,
                    "groups": len(used), "degenerate_dropped": dropped_now, "loss": m.get("loss", 0.0),
                    "kl": m.get("kl", 0.0), "clip_frac": m.get("clip_frac", 0.0), "tokens": m.get("tokens", 0),
-                   "queue": queue.stats(), "arm_weights": arms,
+                   "queue": queue.stats(), "arm_weights": arms, "read_by_category": read_now,
                    "mean_reward": float(np.mean([np.mean(d.group.rewards) for d in used])) if used else None}
             if step % cfg.eval_every == 0 or step == cfg.steps:
-                rec["eval"], rec["eval_score"] = evaluate(model, tok, cfg.eval_items, cfg.eval_max_tokens)
+                rec["eval_pass"], rec["eval"] = pass_rates(model, tok, cfg.eval_items, cfg.eval_max_tokens,
+                                                           cfg.eval_samples, cfg.temperature, seed=step)
             r.rpush(metrics_key(cfg.experiment), json.dumps(rec))
         # ray.train.report blocks until Ray Train's controller polls (every ~2 s): call it (on every rank, the
         # same number of times) only with a checkpoint; per-step metrics go to Redis above.

@@ -4,12 +4,14 @@
 * "digits": partial credit, the share of right-aligned matching characters (the arithmetic family's default);
 * "math": `math-verify` parse + verify, for free-form math (1/2 == 0.5 == \\frac{1}{2});
 * "reasoning_gym": the dataset's own `score_answer`, on the entry re-created from the item's metadata;
+* "coin": noise, 1 or 0 with probability 1/2 whatever the completion (the arithmetic family's "noise" category);
 * plug-ins: `register("name", fn)` or a dotted path "package.module:function" as the verifier name.
 
 A verifier that throws scores 0 and is counted (`Verifier.errors`); it never crashes the rollout worker.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import re
@@ -54,6 +56,14 @@ def digits(item: Mapping[str, Any], completion: str) -> float:
     return same / max(len(gold), len(pred))
 
 
+def coin(item: Mapping[str, Any], completion: str) -> float:
+    """A grader that flips a coin: it stands for a flaky verifier or an ambiguous question. Deterministic given the
+    item, the completion and the `sample_key` the rollout worker adds (rollout id and sample index), so the same
+    rollout always scores the same, while two samples of a group are independent even when their texts agree."""
+    key = f"{item.get('id', '')}|{item.get('sample_key', '')}|{completion}".encode()
+    return float(hashlib.blake2b(key, digest_size=1).digest()[0] & 1)
+
+
 def math(item: Mapping[str, Any], completion: str) -> float:
     from math_verify import parse, verify
 
@@ -78,6 +88,7 @@ def reasoning_gym(item: Mapping[str, Any], completion: str) -> float:
 
 register("exact", exact)
 register("digits", digits)
+register("coin", coin)
 register("math", math)
 register("reasoning_gym", reasoning_gym)
 

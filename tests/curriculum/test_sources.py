@@ -65,3 +65,20 @@ def test_unknown_reasoning_gym_dataset_names_the_level():
     with pytest.raises(ValueError) as e:
         items_from_source({"kind": "reasoning_gym", "levels": [{"name": "x", "dataset": "no_such_dataset"}]})
     assert "levels[0]" in str(e.value)
+
+
+def test_arithmetic_noise_category_and_fresh_problems():
+    import numpy as np
+
+    from curriculum.sources import parse_source
+
+    spec = {"kind": "arithmetic", "min_digits": 1, "max_digits": 2, "items_per_level": 10, "noise_items": 6}
+    items = items_from_source(spec)
+    noise = [i for i in items if i.category == "noise"]
+    assert len(items) == 26 and len(noise) == 6
+    assert all("?" in i.prompt and i.answer is None and i.metadata == {"verifier": "coin"} for i in noise)
+    assert all(i.difficulty is None for i in noise) and len({i.id for i in items}) == 26
+    src = parse_source(spec)
+    pairs = src.problems(3, 20, np.random.default_rng(1))
+    assert all(len(p.split("+")[0]) == 3 and str(eval(p.rstrip("="))) == a for p, a in pairs)  # noqa: S307
+    assert pairs == src.problems(3, 20, np.random.default_rng(1))

@@ -36,3 +36,15 @@ def _boom(item, text):
 
 def _out_of_range(item, text):
     return 3.0
+
+
+def test_coin_is_noise_deterministic_per_rollout_sample():
+    v = Verifier()
+    item = {"id": "arith-noise-000001", "prompt": "12?47=", "metadata": {"verifier": "coin"}}
+    keys = [f"rollout-{r}/{k}" for r in range(50) for k in range(8)]
+    same_text = [v.score({**item, "sample_key": key}, "59") for key in keys]
+    assert set(same_text) == {0.0, 1.0} and 0.4 < sum(same_text) / len(keys) < 0.6  # the completion does not matter
+    assert [v.score({**item, "sample_key": key}, "59") for key in keys] == same_text  # a replay scores the same
+    other_text = [v.score({**item, "sample_key": key}, "60") for key in keys]
+    assert 0.4 < sum(a == b for a, b in zip(same_text, other_text)) / len(keys) < 0.6  # nor does the answer
+    assert v.errors == 0
