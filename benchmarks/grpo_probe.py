@@ -14,12 +14,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from deploy.cmd_run import RunConfig, eval_items
+from curriculum.sources import items_from_source
+from deploy.cmd_run import RunConfig, eval_items, prepare_policy
+from workers.backends.hf import HFBackend
 from workers.grpo import Group, grpo_step
-from workers.model import build_tiny_model
+from workers.model import load_policy
 from workers.verifiers import Verifier
-from workers.warm_start import pass_rates, warm_start
+from workers.warm_start import pass_rates
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -31,6 +34,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--sft-lr", type=float, default=None)
     p.add_argument("--train", nargs="+", default=None, help="categories GRPO draws from, uniformly (default: all)")
     p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--lr", type=float, default=None, help="GRPO learning rate (default: the run's)")
     p.add_argument("--every", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tag", default="default")
@@ -39,21 +43,13 @@ def main(argv: list[str] | None = None) -> dict:
     ws = cfg.warm_start.model_copy(update={k: v for k, v in {
         "steps": args.sft_steps, "lr": args.sft_lr,
         "mix": {k: float(v) for k, v in (w.split("=") for w in args.mix)} if args.mix else None}.items() if v})
-    from curriculum.sources import items_from_source, parse_source
-
-    source = parse_source(cfg.source)
-    model, tok = build_tiny_model(cfg.model)
-    t0 = time.time()
-    warm_start(model, tok, source, ws)
-    sft_s = time.time() - t0
+    cfg = cfg.model_copy(update={"warm_start": ws, "grpo": cfg.grpo.model_copy(update={"lr": args.lr or cfg.grpo.lr})})
+    path, warm = prepare_policy(cfg, Path("runs/probe"))  # the main job's warm start (and its cache)
+    model, tok = load_policy(path)
     evals = eval_items(cfg)
-    rows = [{"step": 0, "rollouts": 0, "seconds": round(sft_s, 1),
-             "map": pass_rates(model, tok, evals, cfg.max_tokens, cfg.group_size, cfg.temperature)}]
+    rows = [{"step": 0, "rollouts": 0, "seconds": 0.0, "map": [warm["pass_rate"], warm["greedy"]]}]
     pool = [it for it in items_from_source(cfg.source) if not args.train or it.category in args.train]
     rng = np.random.default_rng(args.seed)
-    from workers.backends.hf import HFBackend
-    import torch
-
     be, verifier = HFBackend("", model=model, tokenizer=tok, device="cpu"), Verifier()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.grpo.lr)
     t0, rollouts = time.time(), 0
@@ -70,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
             rows.append({"step": step, "rollouts": rollouts, "seconds": round(time.time() - t0, 1),
                          "map": pass_rates(model, tok, evals, cfg.max_tokens, cfg.group_size, cfg.temperature)})
     cols = sorted(rows[0]["map"][0], key=lambda c: (len(c), c))
-    print(f"warm start {ws.model_dump()} ({sft_s:.0f} s); GRPO on {args.train or 'all'}: "
+    print(f"warm start {ws.model_dump()}; GRPO (lr {cfg.grpo.lr}) on {args.train or 'all'}: "
           "pass rate at T / greedy exact per category")
     print("| step | rollouts | " + " | ".join(cols) + " |\n|---:|---:|" + "---|" * len(cols))
     for r in rows:

@@ -261,20 +261,21 @@ def controller_share(ts: dict) -> float:
     return ts["controller_s"] / max(ts["controller_s"] + ts["generation_s"] + ts["verification_s"], 1e-9)
 
 
-def target_curve(run: dict, targets: list[str], group_size: int) -> list[dict]:
-    """(rollouts generated so far, seconds, mean pass rate on the target levels) at every evaluation. Rollouts
-    are read off the queue's `produced` counter: every group the students generated, degenerate and stale ones
-    included."""
-    return [{"step": h["step"], "rollouts": h["queue"]["produced"] * group_size, "seconds": h["time"] - run["started"],
-             "pass_rate": sum(h["eval_pass"][c] for c in targets) / max(len(targets), 1),
-             "greedy": sum(h["eval"][c] for c in targets) / max(len(targets), 1)}
-            for h in run["history"] if "eval" in h]
+def target_curve(run: dict, targets: list[str], group_size: int, warm: dict) -> list[dict]:
+    """(rollouts generated so far, seconds, mean pass rate on the target levels) at the warm start and at every
+    evaluation. Rollouts are read off the queue's `produced` counter: every group the students generated,
+    degenerate and stale ones included."""
+    mean = lambda d: sum(d[c] for c in targets) / max(len(targets), 1)  # noqa: E731
+    return [{"step": 0, "rollouts": 0, "seconds": 0.0, "pass_rate": mean(warm["pass_rate"]),
+             "greedy": mean(warm["greedy"])}] + [
+        {"step": h["step"], "rollouts": h["queue"]["produced"] * group_size, "seconds": h["time"] - run["started"],
+         "pass_rate": mean(h["eval_pass"]), "greedy": mean(h["eval"])} for h in run["history"] if "eval" in h]
 
 
-def summarise_run(run: dict, cfg: RunConfig, targets: list[str], target: float) -> dict:
+def summarise_run(run: dict, cfg: RunConfig, warm: dict, targets: list[str], target: float) -> dict:
     h = run["history"]
     evals = [x for x in h if "eval" in x]
-    curve = target_curve(run, targets, cfg.group_size)
+    curve = target_curve(run, targets, cfg.group_size, warm)
     hit = next((p for p in curve if p["pass_rate"] >= target), None)
     by_cat = run["rollouts_by_category"]
     return {"strategy": run["strategy"]["name"], "wall_s": round(run["wall_s"], 1), "rollouts": run["rollouts"],
@@ -311,7 +312,7 @@ def write_report(runs: list[dict], cfg: RunConfig, out: Path, warm: dict, target
     out.mkdir(parents=True, exist_ok=True)
     base = sum(warm["pass_rate"][c] for c in targets) / max(len(targets), 1)
     target = min(base + cfg.target_gain, 1.0)
-    summary = [summarise_run(run, cfg, targets, target) for run in runs]
+    summary = [summarise_run(run, cfg, warm, targets, target) for run in runs]
     report = {"warm_start": warm, "targets": targets, "target": target, "warm_target_pass_rate": base,
               "summary": summary}
     (out / "metrics.json").write_text(json.dumps({"config": cfg.model_dump(), **report, "runs": runs}, indent=1))
