@@ -67,7 +67,7 @@ def _patch_syllabus() -> None:
     #    `syllabus.curricula`): every later float underflow/overflow/invalid op in the PROCESS raises
     #    FloatingPointError (our student's logistic underflows for far-off items). Restore the state we had.
     np.seterr(**_errstate)
-    # 2. syllabus/core/curriculum_base.py:163 `if task_dist != []:` compares the ndarray from
+    # 2. syllabus/core/curriculum_base.py:160 `if task_dist != []:` compares the ndarray from
     #    _sample_distribution with an empty list: numpy 1 answered a scalar True (with a warning), numpy 2
     #    broadcasts (K,) against (0,) and raises ValueError, so LearningProgress / OnlineLearningProgress
     #    cannot sample at all. Same logic with len().
@@ -80,9 +80,9 @@ _patch_syllabus()
 class _DroppedLevels:
     """Where PLR 0.7 sends the levels it does not replay.
 
-    TaskSampler.sample (syllabus/curricula/plr/task_sampler.py:854) calls
+    TaskSampler.sample (syllabus/curricula/plr/task_sampler.py:846) calls
     `self.evaluator.eval_curriculum.send_task(level)` once every task has been seen and the replay coin says
-    no — the robust-PLR path — but `self.evaluator` is only assigned when robust_plr=True (:96), so plain PLR
+    no — the robust-PLR path — but `self.evaluator` is only assigned when robust_plr=True (:79), so plain PLR
     raises AttributeError on its first non-replay draw. Without evaluation environments those levels are
     evaluated by no one: we count and drop them, and PLR returns its replay draw as 0.7's control flow does."""
 
