@@ -16,15 +16,26 @@ the recorded `now`, so lease expiry replays identically too. Validation happens 
 from __future__ import annotations
 
 import heapq
-from typing import Any, Iterable
+from typing import Annotated, Any, Iterable
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from curriculum.events import EventBatch, RewardEvent
 from curriculum.items import Item, ItemPool, grow
 from curriculum.registry import make_strategy
 from curriculum.strategy import Strategy
+
+
+def _reward_range(v: tuple[float, float]) -> tuple[float, float]:
+    lo, hi = v
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"reward_range must be two finite numbers [low, high] with low < high, got {list(v)}")
+    return v
+
+
+#: [low, high] of the rewards workers report; strategies see them mapped onto [0, 1]
+RewardRange = Annotated[tuple[float, float], AfterValidator(_reward_range)]
 
 
 class ExperimentConfig(BaseModel):
@@ -34,15 +45,7 @@ class ExperimentConfig(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     group_size: int = 8
     seed: int = 0
-    reward_range: tuple[float, float] = (0.0, 1.0)
-
-    @field_validator("reward_range")
-    @classmethod
-    def _range(cls, v: tuple[float, float]) -> tuple[float, float]:
-        lo, hi = v
-        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-            raise ValueError(f"reward_range must be two finite numbers [low, high] with low < high, got {list(v)}")
-        return v
+    reward_range: RewardRange = (0.0, 1.0)
 
 
 class InvalidReport(ValueError):

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +44,7 @@ from syllabus.core import Curriculum, Evaluator  # noqa: E402
 from syllabus.curricula import LearningProgress, OnlineLearningProgress, PrioritizedLevelReplay  # noqa: E402
 from syllabus.task_space import DiscreteTaskSpace  # noqa: E402
 
-from curriculum.events import EventBatch  # noqa: E402
-from curriculum.simulator import SimConfig, SimulatedStudent  # noqa: E402
+from curriculum.simulator import SimConfig, SimulatedStudent, Tally, summarize  # noqa: E402
 from curriculum.strategy import ArmSampler  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -179,12 +177,9 @@ def run(name: str, seed: int = 0, cfg: SimConfig | None = None) -> dict:
     items.sync(members, len(student.category), item_rng)
     order_rng = np.random.default_rng(seed + 2)
     g = cfg.group_size
-    rollouts = groups = degenerate = noisy = step = 0
+    tally = Tally(cfg, student)
     task_counts = np.zeros(n_cat, dtype=np.int64)
-    reached = None
-    curve_r, curve_acc, curve_per = [], [], []
-    t0 = time.perf_counter()
-    while rollouts < cfg.budget:
+    while tally.rollouts < cfg.budget:
         shares = np.full(cfg.workers, cfg.batch // cfg.workers) + (np.arange(cfg.workers) < cfg.batch % cfg.workers)
         held = np.zeros(len(student.category), dtype=bool)  # what the other workers hold this step
         reports, slot0 = [], 0
@@ -203,50 +198,19 @@ def run(name: str, seed: int = 0, cfg: SimConfig | None = None) -> dict:
             _feed(name, cur, tasks, slots, rewards)
         idx = np.concatenate([rep[2] for rep in reports])
         rewards = np.concatenate([rep[3] for rep in reports])
-        degen = EventBatch(idx, rewards, np.zeros(len(idx), np.int64)).degenerate
-        rollouts += rewards.size
-        noisy += int(student.noisy[idx].sum()) * g
+        tally.pay(idx, rewards)
         if evaluator:  # evaluation rollouts of this step: paid, counted, not learnt from
-            rollouts += evaluator.rollouts - paid0[0]
-            noisy += evaluator.noisy_rollouts - paid0[1]
-        groups += len(idx)
-        degenerate += int(degen.sum())
+            tally.pay_extra(evaluator.rollouts - paid0[0], evaluator.noisy_rollouts - paid0[1])
         student.learn(idx, rewards)
-        step += 1
-        acc, per = student.accuracy()
-        if reached is None and acc >= cfg.target:
-            reached = rollouts
-        if step % cfg.eval_every == 0 or rollouts >= cfg.budget:
-            curve_r.append(rollouts)
-            curve_acc.append(acc)
-            curve_per.append(per.tolist())
-    acc, per = student.accuracy()
-    return {"strategy": name, "seed": seed, "rollouts": rollouts, "steps": step, "final_accuracy": acc,
-            "final_per_category": per.tolist(), "rollouts_to_target": reached,
-            "degenerate_ratio": degenerate / max(groups, 1), "noisy_share": noisy / max(rollouts, 1),
-            "curve_rollouts": curve_r, "curve_accuracy": curve_acc, "curve_per_category": curve_per,
-            "wall_s": time.perf_counter() - t0,
-            "eval_rollouts": evaluator.rollouts if evaluator else 0, "task_counts": task_counts.tolist(),
-            "dropped_levels": dropped.count if dropped else 0}
+        tally.end_step()
+    return {**tally.result(name, seed), "eval_rollouts": evaluator.rollouts if evaluator else 0,
+            "task_counts": task_counts.tolist(), "dropped_levels": dropped.count if dropped else 0}
 
 
 def summarise(runs: dict[str, list[dict]], cfg: SimConfig) -> dict:
-    """Medians over seeds, in the shape of curriculum.simulator.compare's summary (a run that never reaches
-    the target counts as the budget)."""
-    out = {}
-    for name, rs in runs.items():
-        to_t = [r["rollouts_to_target"] if r["rollouts_to_target"] is not None else cfg.budget for r in rs]
-        out[name] = {
-            "rollouts_to_target_median": float(np.median(to_t)),
-            "rollouts_to_target_iqr": [float(np.percentile(to_t, 25)), float(np.percentile(to_t, 75))],
-            "reached": sum(r["rollouts_to_target"] is not None for r in rs),
-            "final_accuracy_median": float(np.median([r["final_accuracy"] for r in rs])),
-            "degenerate_ratio_median": float(np.median([r["degenerate_ratio"] for r in rs])),
-            "noisy_share_median": float(np.median([r["noisy_share"] for r in rs])),
-            "eval_rollouts_median": float(np.median([r["eval_rollouts"] for r in rs])),
-            "wall_s_median": float(np.median([r["wall_s"] for r in rs])),
-        }
-    return out
+    """curriculum.simulator.summarize per curriculum, plus the evaluation rollouts and wall time."""
+    return {name: {**summarize(rs, cfg), "eval_rollouts_median": float(np.median([r["eval_rollouts"] for r in rs])),
+                   "wall_s_median": float(np.median([r["wall_s"] for r in rs]))} for name, rs in runs.items()}
 
 
 def table(result: dict) -> str:
