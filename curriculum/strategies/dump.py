@@ -8,7 +8,10 @@ in total and n_j of arm j:
     UCB_j = mu_j + c * sqrt(2 ln(N + 1) / (n_j + 1))
     p     = softmax(UCB / T)
 
-Defaults W = 300, c = 1.0, T = 0.1 (the paper's code). Items inside an arm are drawn uniformly.
+Defaults W = 300, c = 1.0, T = 0.1 (the paper's code). Items inside an arm are drawn uniformly. A step's
+responses enter the window in a canonical order (so K reports of one policy version equal one); late results
+join the open step. The noise guard (NoiseGuard; our addition) caps arms whose |advantage| stays high while
+their pass rates do not move.
 """
 from __future__ import annotations
 
@@ -17,10 +20,10 @@ from pydantic import Field
 
 from curriculum.events import EventBatch
 from curriculum.registry import register
-from curriculum.strategy import Strategy, StrategyParams, softmax
+from curriculum.strategy import GuardedParams, Strategy, softmax
 
 
-class DUMPParams(StrategyParams):
+class DUMPParams(GuardedParams):
     window: int = Field(300, ge=1, description="responses W kept per arm for the mean |advantage|")
     c: float = Field(1.0, ge=0, description="exploration coefficient of the UCB bonus")
     temperature: float = Field(0.1, gt=0, description="softmax temperature over UCB scores")
