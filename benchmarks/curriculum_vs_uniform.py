@@ -83,17 +83,24 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--config", default=None, help="RunConfig YAML (default: RunConfig defaults)")
     p.add_argument("--steps", type=int, default=None, help="override train_steps")
     p.add_argument("--out", default="runs/bench-e2e")
+    p.add_argument("--resume", action="store_true", help="reuse a seed's finished report in --out (e.g. one "
+                   "written by `./scripts/run.sh --out runs/bench-e2e/seed0`)")
     args = p.parse_args(argv)
     per_seed = []
     for seed in args.seeds:
         over = {"seed": seed, "out": f"{args.out}/seed{seed}", **({"train_steps": args.steps} if args.steps else {})}
-        rep = run_pipeline(args.config, None, over)
+        done = Path(over["out"]) / "metrics.json"
+        if args.resume and done.exists():
+            rep = json.loads(done.read_text())
+            assert rep["config"]["seed"] == seed, f"{done} is not seed {seed}"
+        else:
+            rep = run_pipeline(args.config, None, over)
         names = [s["strategy"] for s in rep["summary"]]
         by = {s["strategy"]: s for s in rep["summary"]}
         cur, uni = by[names[0]]["rollouts_to_target"], by.get("uniform", {}).get("rollouts_to_target")
         per_seed.append({"seed": seed, "targets": rep["targets"], "target": rep["target"],
                          "warm_target_pass_rate": rep["warm_target_pass_rate"], "warm_start": rep["warm_start"],
-                         "job_wall_s": rep["job_wall_s"], "summary": by,
+                         "job_wall_s": rep.get("job_wall_s"), "summary": by,
                          "speedup": uni / cur if cur and uni else None})
     result = {"seeds": args.seeds, "per_seed": per_seed, "summary": aggregate(per_seed)}
     RESULTS.mkdir(exist_ok=True)

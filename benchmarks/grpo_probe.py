@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tag", default="default")
     args = p.parse_args(argv)
+    torch.set_num_threads(1)  # see deploy.cmd_run.prepare_policy
     cfg = RunConfig(seed=args.seed)
     ws = cfg.warm_start.model_copy(update={k: v for k, v in {
         "steps": args.sft_steps, "lr": args.sft_lr,
