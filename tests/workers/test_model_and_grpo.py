@@ -146,11 +146,11 @@ def test_grpo_loss_equals_the_hand_computed_value_with_clipping_and_kl():
     k3 = lambda d: math.exp(d) - d - 1  # noqa: E731
     kl = (k3(math.log(2 / 3)) + k3(math.log(2))) / 2
     assert m["kl"] == pytest.approx(kl, abs=1e-6) and m["clip_frac"] == 1.0 and m["tokens"] == 2
-    assert float(loss) == pytest.approx(surrogate + 0.1 * kl, abs=1e-6)  # -0.24 + 0.1 * 0.18949...
+    assert loss.item() == pytest.approx(surrogate + 0.1 * kl, abs=1e-6)  # -0.24 + 0.1 * 0.18949...
     # at sampling temperature 2 the policy is softmax(logits / 2) = (1/(1+sqrt 3), sqrt 3/(1+sqrt 3))
     hot = Group([2], [[1], [0]], [[math.log(0.5)], [math.log(0.5)]], [1.0, 0.0], temperature=2.0)
     loss_t, m_t = grpo_loss(policy, [hot], GRPOConfig(clip_low=0.2, clip_high=0.28), pad_id=3)
     p1 = math.sqrt(3) / (1 + math.sqrt(3))
     r1, r0 = p1 / 0.5, (1 - p1) / 0.5  # 1.268 (inside the clip range), 0.732 (below 0.8: clipped)
-    assert float(loss_t) == pytest.approx(-(min(r1, 1.28) - max(r0, 0.8)) / 2, abs=1e-6)
+    assert loss_t.item() == pytest.approx(-(min(r1, 1.28) - max(r0, 0.8)) / 2, abs=1e-6)
     assert m_t["clip_frac"] == 0.5
