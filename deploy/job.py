@@ -19,7 +19,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m deploy.job", description="the curriculum training run, as a Ray job")
     p.add_argument("--config", help="YAML file with RunConfig fields (configs/*.yaml)")
     p.add_argument("--compare", action="append", metavar="NAME",
-                   help="also run this strategy for comparison (repeatable, e.g. uniform)")
+                   help="strategy to compare with (repeatable; default: the config's, uniform; '' for none)")
     p.add_argument("--steps", type=int, help="override train_steps")
     p.add_argument("--out", metavar="DIR", help="report folder (on the head node)")
     p.add_argument("--address", default="auto", help="Ray cluster to join (default: the job's own cluster)")
@@ -28,7 +28,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     """Only what was given on the command line: the config file (or RunConfig defaults) keeps the rest."""
-    given = {"compare": args.compare, "train_steps": args.steps, "out": args.out}
+    compare = None if args.compare is None else [c for c in args.compare if c]  # `--compare ''`: none
+    given = {"compare": compare, "train_steps": args.steps, "out": args.out}
     return {k: v for k, v in given.items() if v is not None}
 
 

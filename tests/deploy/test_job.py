@@ -16,6 +16,7 @@ def test_overrides_carry_only_what_was_given():
                            "--steps", "7", "--out", "runs/k8s"])
     assert args.config == "configs/tiny.yaml" and args.address == "auto"
     assert job.overrides_from(args) == {"compare": ["uniform", "sec"], "train_steps": 7, "out": "runs/k8s"}
+    assert job.overrides_from(job.parse_args(["--compare", ""])) == {"compare": []}  # the curriculum alone
 
 
 def test_overrides_are_runconfig_fields():
