@@ -3,13 +3,15 @@
 Every change is a *record* (a plain JSON-able dict) applied by `apply()`:
 
     {"op": "add_items", "items": [...]}
-    {"op": "lease",     "n": 64, "worker": "w", "lease_seconds": 300, "now": t, "batch_id": "b-000001"}
+    {"op": "lease",     "n": 64, "worker": "w", "lease_seconds": 300, "now": t, "batch_id": "b-000001",
+                        "lease_key": "run-7/step-12"}   (lease_key optional)
     {"op": "report",    "results": [...RewardEvent dicts...], "batch_id": "b-..", "now": t}
     {"op": "set_params", "params": {...}}
 
 The service appends each record to a durable log *before* applying it; folding the same records through
 a fresh `ExperimentState` (or a snapshot plus the log tail) reproduces the state exactly, including the
-strategy's RNG, which leases are live and which rollout ids were already applied. Time enters only through
+strategy's RNG, which leases are live, which lease keys map to which batch and which rollout ids were already
+applied. Time enters only through
 the recorded `now`, so lease expiry replays identically too. Validation happens before logging
 (`validate_report`), so a logged record always applies cleanly.
 """
@@ -52,6 +54,8 @@ class ExperimentState:
                                                 group_size=config.group_size)
         self.leased_until = np.zeros(self.pool.size, dtype=np.float64)  # 0 = not leased
         self._expiry: list[tuple[float, int]] = []  # heap of (until, item)
+        # idempotent leases: lease_key -> (until, the batch answered); a key lives as long as its lease
+        self.keyed: dict[str, tuple[float, dict]] = {}
         self.seen: set[str] = set()
         self.batches = 0
         self.policy_version = 0
@@ -83,6 +87,14 @@ class ExperimentState:
             if self.leased_until[i] == until:  # still the live lease
                 self.leased_until[i] = 0.0
                 self.leases_expired += 1
+        if self.keyed:
+            for key in [k for k, (until, _) in self.keyed.items() if until <= now]:
+                del self.keyed[key]
+
+    def keyed_batch(self, key: str | None, now: float) -> dict | None:
+        """The batch already leased under `key`, while its lease lives (read-only: nothing to log)."""
+        hit = self.keyed.get(key) if key is not None else None
+        return hit[1] if hit is not None and hit[0] > now else None
 
     def leased_mask(self) -> np.ndarray:
         return self.leased_until > 0
@@ -90,6 +102,9 @@ class ExperimentState:
     def _lease(self, rec: dict) -> dict:
         now = float(rec["now"])
         self._expire(now)
+        key = rec.get("lease_key")
+        if key is not None and key in self.keyed:  # the owner answers hits without logging; replay stays exact
+            return self.keyed[key][1]
         sel = self.strategy.select(int(rec["n"]), self.leased_mask())
         until = now + float(rec["lease_seconds"])
         self.leased_until[sel.indices] = until
@@ -106,7 +121,10 @@ class ExperimentState:
             if sel.max_tokens is not None:
                 d["max_tokens"] = sel.max_tokens
             items.append(d)
-        return {"batch_id": rec["batch_id"], "policy_version": self.policy_version, "items": items}
+        out = {"batch_id": rec["batch_id"], "policy_version": self.policy_version, "items": items}
+        if key is not None:
+            self.keyed[key] = (until, out)
+        return out
 
     def validate_report(self, results: list[RewardEvent]) -> None:
         """Raise UnknownItems naming every unknown id; nothing is changed."""
@@ -146,6 +164,7 @@ class ExperimentState:
             "strategy": self.strategy.state_dict(),
             "leased_until": self.leased_until.copy(),
             "seen": sorted(self.seen),
+            "keyed": {k: [until, batch] for k, (until, batch) in self.keyed.items()},
             "counters": {"batches": self.batches, "policy_version": self.policy_version,
                          "duplicates": self.duplicates, "leases_expired": self.leases_expired,
                          "applied": self.applied},
@@ -159,6 +178,7 @@ class ExperimentState:
         st._expiry = [(float(u), int(i)) for i, u in enumerate(st.leased_until) if u > 0]
         heapq.heapify(st._expiry)
         st.seen = set(d["seen"])
+        st.keyed = {k: (float(until), batch) for k, (until, batch) in d.get("keyed", {}).items()}
         c = d["counters"]
         st.batches, st.policy_version, st.duplicates = c["batches"], c["policy_version"], c["duplicates"]
         st.leases_expired, st.applied = c["leases_expired"], c["applied"]
@@ -176,7 +196,8 @@ class ExperimentState:
         d = self.strategy.describe()
         d["policy_version"] = self.policy_version
         d["details"] = {**d["details"], "duplicates": self.duplicates, "leases_expired": self.leases_expired,
-                        "leased": int(self.leased_mask().sum()), "batches": self.batches}
+                        "leased": int(self.leased_mask().sum()), "batches": self.batches,
+                        "lease_keys": len(self.keyed)}
         return d
 
 

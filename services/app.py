@@ -265,7 +265,7 @@ async def lease_batch(name: str, req: LeaseRequest):
     if req.report is not None:
         report = {"batch_id": req.report.batch_id,
                   "results": Controller.fill_rollout_ids([r.model_dump(mode="json") for r in req.report.results])}
-    out = await core().acall(name, "lease", req.size, req.worker, req.lease_seconds, report)
+    out = await core().acall(name, "lease", req.size, req.worker, req.lease_seconds, report, req.lease_key)
     LEASED.labels(name).inc(len(out["items"]))
     if report is not None:
         EVENTS.labels(name).inc(out["reported"]["accepted"])
