@@ -111,6 +111,24 @@ class EventBatch:
         signals = {k: np.array([e.signals.get(k, np.nan) for e in events]) for k in names}
         return cls.from_arrays(indices, [e.rewards for e in events], [e.policy_version for e in events], signals)
 
+    @classmethod
+    def concat(cls, batches: Sequence["EventBatch"]) -> "EventBatch":
+        """One batch of all rows (rewards nan-padded to the widest group; absent signals are nan)."""
+        width = max(b.rewards.shape[1] for b in batches)
+        rewards = np.vstack([np.pad(b.rewards, ((0, 0), (0, width - b.rewards.shape[1])), constant_values=np.nan)
+                             for b in batches])
+        names = sorted({k for b in batches for k in b.signals})
+        signals = {k: np.concatenate([b.signals.get(k, np.full(len(b), np.nan)) for b in batches]) for k in names}
+        return cls(np.concatenate([b.item for b in batches]), rewards,
+                   np.concatenate([b.policy_version for b in batches]), signals)
+
+    def canonical(self) -> "EventBatch":
+        """The same rows in an order that depends only on their content (item, version, rewards, signals), so
+        a step's evidence folds identically however it was split into reports and in whatever order."""
+        keys = [*(self.signals[k] for k in sorted(self.signals, reverse=True)), *self.rewards.T[::-1],
+                self.policy_version, self.item]
+        return self.subset(np.lexsort(keys))
+
     def subset(self, mask: np.ndarray) -> "EventBatch":
         return EventBatch(self.item[mask], self.rewards[mask], self.policy_version[mask],
                           {k: v[mask] for k, v in self.signals.items()})

@@ -19,10 +19,10 @@ from pydantic import Field, model_validator
 
 from curriculum.events import EventBatch
 from curriculum.registry import register
-from curriculum.strategy import Strategy, StrategyParams
+from curriculum.strategy import GuardedParams, Strategy
 
 
-class FilterParams(StrategyParams):
+class FilterParams(GuardedParams):
     low: float = Field(0.2, ge=0, le=1, description="lower edge of the pass-rate band")
     high: float = Field(0.8, ge=0, le=1, description="upper edge of the pass-rate band")
     beta: float = Field(0.5, gt=0, le=1, description="EMA rate of the per-item pass-rate estimate")

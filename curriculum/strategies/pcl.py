@@ -19,12 +19,12 @@ from pydantic import Field
 
 from curriculum.events import EventBatch
 from curriculum.registry import register
-from curriculum.strategy import Strategy, StrategyParams
+from curriculum.strategy import GuardedParams, Strategy
 
 _P1, _P2 = np.uint64(1_000_003), np.uint64(998_244_353)
 
 
-class PCLParams(StrategyParams):
+class PCLParams(GuardedParams):
     k: int = Field(4, ge=1, description="candidates scored per selected prompt")
     lr: float = Field(0.5, gt=0, description="SGD learning rate of the value model")
     dim_bits: int = Field(14, ge=4, le=22, description="log2 of the hashed feature dimension")

@@ -18,10 +18,10 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from curriculum.registry import register
-from curriculum.strategy import Strategy, StrategyParams
+from curriculum.strategy import GuardedParams, Strategy
 
 
-class PosteriorParams(StrategyParams):
+class PosteriorParams(GuardedParams):
     temperature: float = Field(0.1, gt=0, description="t in exp(sigma / t)")
     n_min: int = Field(2, ge=1, description="fewest rollouts per selected item")
     n_max: int = Field(32, ge=1, description="most rollouts per selected item")

@@ -1,4 +1,5 @@
 """Each strategy's update rule against values computed by hand from its formula."""
+import itertools
 import math
 
 import numpy as np
@@ -19,8 +20,12 @@ def softmax(x, t=1.0):
     return e / e.sum()
 
 
-def batch(items, rewards):
-    return EventBatch.from_arrays(items, rewards)
+_version = itertools.count(1)
+
+
+def batch(items, rewards, version=None):
+    """A report of a new step (policy version) unless `version` is given."""
+    return EventBatch.from_arrays(items, rewards, next(_version) if version is None else version)
 
 
 @pytest.mark.parametrize("decay", [False, True])
