@@ -127,7 +127,9 @@ class ExperimentOwner:
         d = self.state.describe()
         return {"events": d["events"], "duplicates": self.state.duplicates,
                 "leases_expired": self.state.leases_expired, "degenerate_ratio": d["degenerate_ratio"],
-                "arms": {a["name"]: a["weight"] for a in d["arms"]}, "restored": self.restored}
+                "arms": {a["name"]: a["weight"] for a in d["arms"]},
+                "pass_rates": {a["name"]: a["pass_rate"] for a in d["arms"] if a["pass_rate"] is not None},
+                "restored": self.restored}
 
     def ping(self) -> str:
         return self.name

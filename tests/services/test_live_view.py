@@ -33,6 +33,12 @@ def test_the_view_shows_weights_pass_rates_shares_and_rate(api):
     s["details"]["no_progress_arms"] = [s["arms"][0]["name"]]
     text = render(state_view("w1", s))
     assert f"on no-progress arms {s['arms'][0]['weight']:.1%}" in text and " yes" in text and "events/s" not in text
+    # the same numbers for Prometheus (the chart's Grafana dashboard plots them)
+    m = api.http.get("/metrics").text
+    assert 'curriculum_degenerate_ratio{experiment="w1"} 0.5' in m
+    for a in s["arms"]:
+        if a["pass_rate"] is not None:
+            assert f'curriculum_arm_pass_rate{{arm="{a["name"]}",experiment="w1"}} {a["pass_rate"]}' in m
 
 
 def test_watch_refreshes_until_interrupted(stack, api):
