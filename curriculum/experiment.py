@@ -54,7 +54,8 @@ class ExperimentState:
                                                 group_size=config.group_size)
         self.leased_until = np.zeros(self.pool.size, dtype=np.float64)  # 0 = not leased
         self._expiry: list[tuple[float, int]] = []  # heap of (until, item)
-        # idempotent leases: lease_key -> (until, the batch answered); a key lives as long as its lease
+        # idempotent leases: lease_key -> (until, the batch answered, as item indices); a key lives as long as its
+        # lease. Indices, not item dicts: snapshots stay small, and pool items never change once added.
         self.keyed: dict[str, tuple[float, dict]] = {}
         self.seen: set[str] = set()
         self.batches = 0
@@ -94,7 +95,7 @@ class ExperimentState:
     def keyed_batch(self, key: str | None, now: float) -> dict | None:
         """The batch already leased under `key`, while its lease lives (read-only: nothing to log)."""
         hit = self.keyed.get(key) if key is not None else None
-        return hit[1] if hit is not None and hit[0] > now else None
+        return self._batch(hit[1]) if hit is not None and hit[0] > now else None
 
     def leased_mask(self) -> np.ndarray:
         return self.leased_until > 0
@@ -104,27 +105,32 @@ class ExperimentState:
         self._expire(now)
         key = rec.get("lease_key")
         if key is not None and key in self.keyed:  # the owner answers hits without logging; replay stays exact
-            return self.keyed[key][1]
+            return self._batch(self.keyed[key][1])
         sel = self.strategy.select(int(rec["n"]), self.leased_mask())
         until = now + float(rec["lease_seconds"])
         self.leased_until[sel.indices] = until
         for i in sel.indices.tolist():
             heapq.heappush(self._expiry, (until, i))
         self.batches += 1
+        batch = {"batch_id": rec["batch_id"], "policy_version": self.policy_version, "idx": sel.indices.tolist(),
+                 "num_samples": [int(n) for n in sel.num_samples], "max_tokens": sel.max_tokens}
+        if key is not None:
+            self.keyed[key] = (until, batch)
+        return self._batch(batch)
+
+    def _batch(self, b: dict) -> dict:
+        """The API's batch shape from leased indices."""
         pool, items = self.pool, []
         cats, answers, meta = pool.categories, pool._answers, pool._metadata
-        for k, i in enumerate(sel.indices.tolist()):
+        for i, n in zip(b["idx"], b["num_samples"]):
             d = {"id": pool.ids[i], "prompt": pool.prompts[i], "category": cats[pool.category[i]],
-                 "answer": answers[i], "num_samples": int(sel.num_samples[k])}
+                 "answer": answers[i], "num_samples": n}
             if meta[i]:
                 d["metadata"] = meta[i]
-            if sel.max_tokens is not None:
-                d["max_tokens"] = sel.max_tokens
+            if b["max_tokens"] is not None:
+                d["max_tokens"] = b["max_tokens"]
             items.append(d)
-        out = {"batch_id": rec["batch_id"], "policy_version": self.policy_version, "items": items}
-        if key is not None:
-            self.keyed[key] = (until, out)
-        return out
+        return {"batch_id": b["batch_id"], "policy_version": b["policy_version"], "items": items}
 
     def validate_report(self, results: list[RewardEvent]) -> None:
         """Raise UnknownItems naming every unknown id; nothing is changed."""
