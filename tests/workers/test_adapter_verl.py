@@ -76,13 +76,13 @@ def produce(tq, partition, rows, rewards, step=0):
     return uids
 
 
-def buffer(served, name, refill=None, **sampler_kwargs):
+def buffer(served, name, refill=None, kind="CurriculumReplayBuffer", **sampler_kwargs):
     from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
     from verl.utils.import_utils import load_extern_type
 
-    cls = load_extern_type("pkg://workers.adapters.verl", "CurriculumReplayBuffer")  # verl's custom_sampler path
+    cls = load_extern_type("pkg://workers.adapters.verl", kind)  # verl's custom_sampler path
     assert issubclass(cls, ReplayBuffer)
-    return cls(trainer_mode="sync", trainer_config={}, max_off_policy_threshold=8, max_off_policy_strategy="drop",
+    return cls(trainer_mode="sync" if kind == "CurriculumReplayBuffer" else "colocate_async", trainer_config={}, max_off_policy_threshold=8, max_off_policy_strategy="drop",
                sampler_kwargs={"url": served.url, "experiment": name, "poll_interval": 0.05, **sampler_kwargs},
                refill_fn=refill)
 
@@ -169,8 +169,9 @@ def test_a_restarted_buffer_reports_duplicates_not_new_events(served, exp, tq_re
     ds = dataset(served, name)
     rows = ds.__getitems__(list(range(3)))
     produce(tq, part, rows, [[1.0, 0.0, 0.0, 1.0]] * 3)
-    for attempt in range(2):  # the second buffer is a restarted trainer polling the same TransferQueue
-        rb = buffer(served, name)
+    # the second buffer (the async trainer's class) is a restarted trainer polling the same TransferQueue
+    for attempt, kind in enumerate(["CurriculumReplayBuffer", "CurriculumReplayBufferAsync"]):
+        rb = buffer(served, name, kind=kind)
         rb._sync_metadata_from_transfer_queue()
         rb.report_finished(part)
         rb.report_finished(part)  # a second poll reports nothing new

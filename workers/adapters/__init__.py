@@ -12,17 +12,19 @@ def rollout_id(experiment: str, batch_id: str, item_id: str) -> str:
     return f"{experiment}/{batch_id}/{item_id}"
 
 
-def check_version(peer: str, version: str, supported: tuple[int, int], tested: str) -> None:
-    """Fail loudly outside the major.minor range whose private hooks were read; warn once inside it."""
+def check_version(peer: str, version: str, lo: tuple[int, int], hi: tuple[int, int], tested: str) -> None:
+    """Fail loudly outside [lo, hi) (major, minor): the versions whose private hooks were read; warn once inside
+    it on a version other than the tested one."""
     import warnings
 
     try:
         mm = tuple(int(x) for x in version.split(".")[:2])
     except ValueError:
         mm = (-1, -1)
-    if mm[:1] != supported[:1] or mm < supported:
-        raise RuntimeError(f"{peer} {version} is not supported by this adapter: its hooks were verified on {peer} "
-                           f"{supported[0]}.{supported[1]}.x (tested {tested}); pin {peer}=={tested}")
+    if not lo <= mm < hi:
+        raise RuntimeError(f"{peer} {version} is not supported by this adapter: the hooks it needs were verified in "
+                           f"{peer} {lo[0]}.{lo[1]} up to (not including) {hi[0]}.{hi[1]}; tested on {tested} "
+                           f"(pip install {peer}=={tested})")
     if version != tested:
-        warnings.warn(f"{peer} {version}: this adapter was tested on {tested}; the hooks it needs are present, "
-                      "but their behaviour was not checked on this version", stacklevel=3)
+        warnings.warn(f"{peer} {version}: this adapter was tested on {tested}; the hooks it needs are present in "
+                      "this version, but the run was not tested on it", stacklevel=3)

@@ -34,7 +34,10 @@ def _grpo_trainer_class():
     import trl
     from trl import GRPOTrainer
 
-    check_version("trl", trl.__version__, (1, 0), TESTED)
+    # read in the released wheels: the hook `_generate_and_score_completions(self, inputs)` (a list of row dicts)
+    # and GRPOConfig.steps_per_generation exist from 0.18, `trainer_state` reaches reward functions from 0.20;
+    # 0.14 has neither. Checked on 0.18, 0.20, 0.29, 1.0, 1.8, 1.16; TRL 2 is unknown.
+    check_version("trl", trl.__version__, (0, 20), (2, 0), TESTED)
     hook = getattr(GRPOTrainer, "_generate_and_score_completions", None)
     params = list(inspect.signature(hook).parameters) if callable(hook) else None
     if params != ["self", "inputs"]:

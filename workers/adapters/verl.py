@@ -46,7 +46,9 @@ SCHEME = "curriculum://"
 def _verl() -> None:
     import verl
 
-    check_version("verl", verl.__version__, (0, 9), TESTED)
+    # `custom_sampler` with the six-keyword contract and the v1 agent loop's `__rollout_n__` are 0.9's (the v1
+    # trainer is new there); read in the 0.9.1 source only
+    check_version("verl", verl.__version__, (0, 9), (0, 10), TESTED)
 
 
 def parse_source(data_files: Any) -> tuple[str, str] | None:
