@@ -54,10 +54,10 @@ class TokenBudget(BaseModel):
     `length_shaped`)."""
 
     model_config = ConfigDict(extra="forbid")
-    b0: int = Field(1024, ge=1, description="initial budget B0 in tokens")
-    b_min: int = Field(128, ge=1, description="floor B_min in tokens")
-    gamma: float = Field(0.5, gt=0, le=1, description="decay factor per period")
-    period: int = Field(100, ge=1, description="steps T between decays")
+    b0: int = Field(256, ge=1, description="initial budget B0 in tokens (256 in the paper)")
+    b_min: int = Field(1, ge=1, description="floor B_min in tokens (the paper's max(1, ...))")
+    gamma: float = Field(0.7, gt=0, le=1, description="decay factor per period")
+    period: int = Field(100, ge=1, description="steps T (policy versions) between decays")
 
     @model_validator(mode="after")
     def _order(self) -> "TokenBudget":

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from curriculum.events import RewardEvent
+from curriculum.experiment import RewardRange
 from curriculum.items import Item
 from curriculum.registry import DEFAULT_STRATEGY
 
@@ -28,6 +29,8 @@ class CreateExperiment(BaseModel):
     seed: int = Field(0, ge=0, le=2**32 - 1, description="seed of the strategy's RNG")
     items: list[Item] | None = Field(None, description="the item pool (exclusive with source)")
     source: dict[str, Any] | None = Field(None, description="a task source generating the pool (exclusive with items)")
+    reward_range: RewardRange = Field((0.0, 1.0), description="[low, high] of the rewards workers report; "
+                                      "strategies see them mapped onto [0, 1]")
 
     @model_validator(mode="after")
     def _one_pool(self) -> "CreateExperiment":
@@ -79,6 +82,7 @@ class Summary(BaseModel):
     events: int
     created_at: float
     seed: int = 0
+    reward_range: tuple[float, float] = (0.0, 1.0)
 
 
 class ExperimentList(BaseModel):
