@@ -308,13 +308,17 @@ class Strategy(ABC):
         if len(batch) == 0:
             return
         pv = batch.policy_version
+        lo, hi = int(pv.min()), int(pv.max())
+        if hi <= self.version:  # the common case with many workers: all of it belongs to the open step
+            self._add_to_step(batch)
+            return
         late = pv <= self.version
         if late.any():
             self._add_to_step(batch.subset(late))
-        for v in np.unique(pv[~late]).tolist():
+        for v in ([hi] if lo == hi else np.unique(pv[~late]).tolist()):
             self._close_step()
             self.version = int(v)
-            self._add_to_step(batch.subset(pv == v))
+            self._add_to_step(batch if lo == hi else batch.subset(pv == v))
 
     def _close_step(self) -> None:
         self._step, self._start, self._touched = None, {}, np.zeros(0, dtype=np.int64)

@@ -62,6 +62,9 @@ class LeaseRequest(BaseModel):
     lease_seconds: float = Field(300.0, gt=0, le=7 * 86400, description="seconds until an unreported item is eligible again")
     report: ReportRequest | None = Field(None, description="optional: results to report first, in the same call "
                                          "(one round trip per rollout loop; all-or-nothing)")
+    lease_key: str | None = Field(None, min_length=1, max_length=256,
+                                  description="idempotency key: while that lease lives, the same key returns the same "
+                                  "batch instead of leasing more (every rank asks for 'the batch of step N')")
 
 
 class StrategyRef(BaseModel):
