@@ -105,6 +105,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--config", default=None, help="RunConfig YAML (default: RunConfig defaults)")
     p.add_argument("--steps", type=int, default=None, help="override train_steps")
     p.add_argument("--out", default="runs/bench-e2e")
+    p.add_argument("--curriculum-from", default=None, metavar="DIR",
+                   help="take the curriculum's run of each seed from DIR/seed<N>/metrics.json (a `--compare ''` run "
+                   "on the same warm start and seed), the other strategies' from --out")
+    p.add_argument("--tag", default="", help="suffix of the result files")
     p.add_argument("--resume", action="store_true", help="reuse a seed's finished report in --out (e.g. one "
                    "written by `./scripts/run.sh --out runs/bench-e2e/seed0`)")
     args = p.parse_args(argv)
@@ -117,6 +121,10 @@ def main(argv: list[str] | None = None) -> dict:
             assert rep["config"]["seed"] == seed, f"{done} is not seed {seed}"
         else:
             rep = run_pipeline(args.config, None, over)
+        if args.curriculum_from:  # e.g. the same seeds re-run under a newer default curriculum
+            other = json.loads((Path(args.curriculum_from) / f"seed{seed}" / "metrics.json").read_text())
+            assert other["config"]["seed"] == seed and other["warm_start"] == rep["warm_start"], "not the same start"
+            rep = {**rep, "summary": other["summary"][:1] + [s for s in rep["summary"][1:]]}
         names = [s["strategy"] for s in rep["summary"]]
         by = {s["strategy"]: s for s in rep["summary"]}
         for r in by.values():
@@ -131,10 +139,11 @@ def main(argv: list[str] | None = None) -> dict:
                          else None})
     result = {"seeds": args.seeds, "per_seed": per_seed, "summary": aggregate(per_seed)}
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "curriculum_vs_uniform.json").write_text(json.dumps(result, indent=1))
+    stem = RESULTS / f"curriculum_vs_uniform{args.tag}"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=1))
     md = table(result)
-    (RESULTS / "curriculum_vs_uniform.md").write_text(md + "\n")
-    plot(result, RESULTS / "curriculum_vs_uniform.png")
+    stem.with_suffix(".md").write_text(md + "\n")
+    plot(result, stem.with_suffix(".png"))
     print(md)
     return result
 
