@@ -21,6 +21,7 @@ import os
 import time
 from dataclasses import dataclass
 
+import redis
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -132,6 +133,12 @@ def error(status: int, code: str, message: str) -> JSONResponse:
 @api.exception_handler(ServiceError)
 async def _service_error(request: Request, e: ServiceError):
     return error(e.status, e.code, e.message)
+
+
+@api.exception_handler(redis.exceptions.ConnectionError)
+@api.exception_handler(redis.exceptions.TimeoutError)
+async def _redis_down(request: Request, e: Exception):
+    return error(503, "redis_unavailable", f"redis: {e or type(e).__name__}; retry shortly")
 
 
 @api.exception_handler(RequestValidationError)

@@ -13,6 +13,8 @@ import time
 from typing import Any, Iterator
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 PREFIX = "cur"
 NAMES = f"{PREFIX}:experiments"
@@ -25,8 +27,10 @@ def key(name: str, part: str) -> str:
 class ExperimentStore:
     def __init__(self, redis_url: str) -> None:
         self.url = redis_url
+        # No silent retries: a retried XADD whose first reply was lost would log a record twice (the owner
+        # would then hold a state the log does not replay to). Errors surface; callers answer 503 and retry.
         self.r = redis.Redis.from_url(redis_url, socket_timeout=30, socket_connect_timeout=5,
-                                      health_check_interval=30, retry_on_timeout=True)
+                                      health_check_interval=30, retry=Retry(NoBackoff(), 0))
 
     def ping(self) -> bool:
         return bool(self.r.ping())
