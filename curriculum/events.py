@@ -27,7 +27,8 @@ class RewardEvent(BaseModel):
 
     item_id: str = Field(min_length=1, max_length=256)
     rewards: list[float] = Field(min_length=1, max_length=4096)
-    policy_version: int = Field(default=0, ge=0)
+    policy_version: int | None = Field(default=None, ge=0, description="policy that generated the samples; "
+                                       "omitted = the experiment's current version")
     rollout_id: str | None = Field(default=None, min_length=1, max_length=256)
     signals: dict[str, float] = Field(default_factory=dict, description="extra per-group signals, e.g. tokens, angle")
 
@@ -104,12 +105,40 @@ class EventBatch:
                    {k: np.asarray(v, dtype=np.float64) for k, v in (signals or {}).items()})
 
     @classmethod
-    def from_events(cls, events: Iterable[RewardEvent], indices: Sequence[int]) -> "EventBatch":
-        """Columnar batch from validated events; `indices` are their dense item indices (pool.indices_of)."""
+    def from_events(cls, events: Iterable[RewardEvent], indices: Sequence[int], default_version: int = 0,
+                    reward_range: tuple[float, float] = (0.0, 1.0)) -> "EventBatch":
+        """Columnar batch from validated events; `indices` are their dense item indices (pool.indices_of).
+        Rewards are mapped from `reward_range` onto [0, 1]: r' = (r - low) / (high - low)."""
         events = list(events)
         names = sorted({k for e in events for k in e.signals})
         signals = {k: np.array([e.signals.get(k, np.nan) for e in events]) for k in names}
-        return cls.from_arrays(indices, [e.rewards for e in events], [e.policy_version for e in events], signals)
+        lo, hi = reward_range
+        width = max((len(e.rewards) for e in events), default=1)
+        mat = np.full((len(events), width), np.nan)
+        for k, e in enumerate(events):
+            mat[k, : len(e.rewards)] = e.rewards
+        if (lo, hi) != (0.0, 1.0):
+            mat = (mat - lo) / (hi - lo)
+        versions = [default_version if e.policy_version is None else e.policy_version for e in events]
+        return cls.from_arrays(indices, mat, versions, signals)
+
+    @classmethod
+    def concat(cls, batches: Sequence["EventBatch"]) -> "EventBatch":
+        """One batch of all rows (rewards nan-padded to the widest group; absent signals are nan)."""
+        width = max(b.rewards.shape[1] for b in batches)
+        rewards = np.vstack([np.pad(b.rewards, ((0, 0), (0, width - b.rewards.shape[1])), constant_values=np.nan)
+                             for b in batches])
+        names = sorted({k for b in batches for k in b.signals})
+        signals = {k: np.concatenate([b.signals.get(k, np.full(len(b), np.nan)) for b in batches]) for k in names}
+        return cls(np.concatenate([b.item for b in batches]), rewards,
+                   np.concatenate([b.policy_version for b in batches]), signals)
+
+    def canonical(self) -> "EventBatch":
+        """The same rows in an order that depends only on their content (item, version, rewards, signals), so
+        a step's evidence folds identically however it was split into reports and in whatever order."""
+        keys = [*(self.signals[k] for k in sorted(self.signals, reverse=True)), *self.rewards.T[::-1],
+                self.policy_version, self.item]
+        return self.subset(np.lexsort(keys))
 
     def subset(self, mask: np.ndarray) -> "EventBatch":
         return EventBatch(self.item[mask], self.rewards[mask], self.policy_version[mask],

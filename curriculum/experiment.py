@@ -19,7 +19,7 @@ import heapq
 from typing import Any, Iterable
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from curriculum.events import EventBatch, RewardEvent
 from curriculum.items import Item, ItemPool, grow
@@ -34,9 +34,26 @@ class ExperimentConfig(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     group_size: int = 8
     seed: int = 0
+    reward_range: tuple[float, float] = (0.0, 1.0)
+
+    @field_validator("reward_range")
+    @classmethod
+    def _range(cls, v: tuple[float, float]) -> tuple[float, float]:
+        lo, hi = v
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+            raise ValueError(f"reward_range must be two finite numbers [low, high] with low < high, got {list(v)}")
+        return v
 
 
-class UnknownItems(ValueError):
+class InvalidReport(ValueError):
+    """A report that cannot be applied; `code` is the API's error code, the message names the entry."""
+
+    code = "validation_error"
+
+
+class UnknownItems(InvalidReport):
+    code = "unknown_item"
+
     def __init__(self, positions: list[tuple[int, str]]) -> None:
         self.positions = positions
         k, i = positions[0]
@@ -109,10 +126,17 @@ class ExperimentState:
         return {"batch_id": rec["batch_id"], "policy_version": self.policy_version, "items": items}
 
     def validate_report(self, results: list[RewardEvent]) -> None:
-        """Raise UnknownItems naming every unknown id; nothing is changed."""
+        """Raise UnknownItems naming every unknown id, or InvalidReport naming the first reward outside
+        `reward_range`; nothing is changed."""
         bad = [(k, r.item_id) for k, r in enumerate(results) if self.pool.index_of(r.item_id) is None]
         if bad:
             raise UnknownItems(bad)
+        lo, hi = self.config.reward_range
+        for k, r in enumerate(results):
+            for j, x in enumerate(r.rewards):
+                if not lo <= x <= hi:
+                    raise InvalidReport(f"results[{k}].rewards[{j}]: {x} is outside the experiment's reward_range "
+                                        f"[{lo:g}, {hi:g}]")
 
     def _report(self, rec: dict) -> dict:
         now = float(rec.get("now", 0.0))
@@ -133,7 +157,9 @@ class ExperimentState:
         if fresh:
             idx = self.pool.indices_of([e.item_id for e in fresh])
             self.leased_until[idx] = 0.0  # a result ends the lease, whichever batch it came from
-            batch = EventBatch.from_events(fresh, idx)
+            # strategies see rewards on [0, 1] whatever the experiment's scale; no version = the current one
+            batch = EventBatch.from_events(fresh, idx, default_version=self.policy_version,
+                                           reward_range=self.config.reward_range)
             self.strategy.observe(batch)
             self.policy_version = max(self.policy_version, int(batch.policy_version.max()))
         return {"accepted": len(fresh), "duplicates": dup}
@@ -169,6 +195,7 @@ class ExperimentState:
         return {"name": self.config.name,
                 "strategy": {"name": self.config.strategy, "params": self.strategy.params.model_dump(mode="json")},
                 "group_size": self.config.group_size, "seed": self.config.seed, "num_items": self.pool.size,
+                "reward_range": list(self.config.reward_range),
                 "categories": list(self.pool.categories), "policy_version": self.policy_version,
                 "events": self.strategy.events}
 

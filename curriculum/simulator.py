@@ -5,7 +5,13 @@
 * GRPO learns only from groups with mixed outcomes: a group with success share m moves the skill of its
   category by  lr * 4 m (1 - m)  (0 for degenerate groups, largest at m = 0.5), and `transfer` of that to
   the neighbouring categories.
-* Accuracy = mean over categories of the expected pass rate of their items.
+* `noisy` extra categories whose rewards are Bernoulli(0.5) whatever the skill and that teach nothing (a
+  partial-credit scorer on a small model, ambiguous references, a flaky verifier): high group variance, no
+  learning. They are the last categories (`NOISE` prefix) and count in no accuracy.
+* Accuracy = mean over the learnable categories of the expected pass rate of their items.
+* `workers` > 1 splits each step's batch among that many rollout workers: each selects its share (excluding
+  what the others hold, as leases do) and all report with the same policy version, in a shuffled order — the
+  shape of a real run with several rollout actors.
 
 `run()` drives a real strategy through select/observe; the `rollout_filter` baseline instead oversamples k*n
 random candidates, rolls ALL of them out (and pays for them), and keeps up to n groups with mixed outcomes
@@ -29,6 +35,7 @@ BASELINE = "rollout_filter"
 class SimConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     categories: int = Field(6, ge=1, description="number of difficulty levels (arms)")
+    noisy: int = Field(1, ge=0, description="extra categories whose rewards are Bernoulli(0.5) noise")
     items_per_category: int = Field(400, ge=1, description="items per level")
     spread: float = Field(0.5, ge=0, description="std of item difficulty inside a level")
     slope: float = Field(3.0, gt=0, description="steepness of the success logistic")
@@ -41,6 +48,9 @@ class SimConfig(BaseModel):
     target: float = Field(0.6, gt=0, lt=1, description="accuracy that counts as reached")
     oversample: int = Field(4, ge=1, description="k of the rollout_filter baseline")
     eval_every: int = Field(5, ge=1, description="steps between accuracy records")
+    workers: int = Field(1, ge=1, description="rollout workers sharing each step (same policy version)")
+
+NOISE = "N"  # category-name prefix of the noisy categories
 
 
 class SimulatedStudent:
@@ -48,18 +58,26 @@ class SimulatedStudent:
         self.cfg = cfg
         rng = np.random.default_rng(seed)
         k, m = cfg.categories, cfg.items_per_category
-        self.category = np.repeat(np.arange(k), m)
-        self.difficulty = self.category + rng.normal(0, cfg.spread, size=k * m)
-        self.skill = np.full(k, cfg.skill0, dtype=np.float64)
+        self.category = np.repeat(np.arange(k + cfg.noisy), m)
+        self.noisy = self.category >= k  # items of the noisy categories
+        self.difficulty = self.category + rng.normal(0, cfg.spread, size=len(self.category))
+        self.skill = np.full(k + cfg.noisy, cfg.skill0, dtype=np.float64)
         self.rng = np.random.default_rng(seed + 1)
 
+    def category_name(self, c: int) -> str:
+        k = self.cfg.categories
+        return f"L{c}" if c < k else f"{NOISE}{c - k}"
+
     def items(self) -> list[dict]:
-        return [{"id": f"s{i}", "prompt": f"level {c} item {i}", "category": f"L{c}", "difficulty": float(c)}
+        """Learnable levels carry their level as prior difficulty; noisy items carry none (nothing is known)."""
+        return [{"id": f"s{i}", "prompt": f"level {c} item {i}", "category": self.category_name(c),
+                 **({} if c >= self.cfg.categories else {"difficulty": float(c)})}
                 for i, c in enumerate(self.category.tolist())]
 
     def pass_prob(self, idx: np.ndarray | None = None) -> np.ndarray:
         idx = slice(None) if idx is None else idx
-        return 1 / (1 + np.exp(-self.cfg.slope * (self.skill[self.category[idx]] - self.difficulty[idx])))
+        p = 1 / (1 + np.exp(-self.cfg.slope * (self.skill[self.category[idx]] - self.difficulty[idx])))
+        return np.where(self.noisy[idx], 0.5, p)
 
     def rollout(self, idx: np.ndarray, num_samples: np.ndarray) -> np.ndarray:
         """(n, max samples) 0/1 rewards, nan beyond each item's count."""
@@ -70,50 +88,77 @@ class SimulatedStudent:
 
     def learn(self, idx: np.ndarray, rewards: np.ndarray) -> None:
         m = np.nanmean(rewards, axis=1)
-        gain = self.cfg.lr * 4 * m * (1 - m)
+        gain = np.where(self.noisy[idx], 0.0, self.cfg.lr * 4 * m * (1 - m))  # noise teaches nothing
         k = self.cfg.categories
-        g = np.bincount(self.category[idx], weights=gain, minlength=k)
-        self.skill += g
-        self.skill[1:] += self.cfg.transfer * g[:-1]
-        self.skill[:-1] += self.cfg.transfer * g[1:]
+        g = np.bincount(self.category[idx], weights=gain, minlength=len(self.skill))[:k]
+        self.skill[:k] += g
+        self.skill[1:k] += self.cfg.transfer * g[:-1]
+        self.skill[:k - 1] += self.cfg.transfer * g[1:]
 
     def accuracy(self) -> tuple[float, np.ndarray]:
-        p = self.pass_prob()
-        per = np.bincount(self.category, weights=p) / np.bincount(self.category)
+        """Mean expected pass rate over the learnable levels, and per level (noisy categories excluded)."""
+        k = self.cfg.categories
+        p = self.pass_prob()[~self.noisy]
+        per = np.bincount(self.category[~self.noisy], weights=p, minlength=k) / np.bincount(self.category[~self.noisy], minlength=k)
         return float(per.mean()), per
+
+
+def _step(strat, student: SimulatedStudent, cfg: SimConfig, n: int, version: int, rng: np.random.Generator):
+    """One step's selection and rollouts, split among `cfg.workers` workers; returns the reports (in the order
+    they reach the strategy) after feeding them to it."""
+    shares = np.full(cfg.workers, n // cfg.workers) + (np.arange(cfg.workers) < n % cfg.workers)
+    held = np.zeros(strat.pool.size, dtype=bool)  # what the other workers leased this step
+    reports = []
+    for k in shares.tolist():
+        sel = strat.select(int(k), held)
+        held[sel.indices] = True
+        reports.append((sel, student.rollout(sel.indices, sel.num_samples)))
+    order = rng.permutation(len(reports)) if cfg.workers > 1 else range(len(reports))
+    out = []
+    for j in order:
+        sel, rewards = reports[j]
+        if len(sel):
+            strat.observe(EventBatch(sel.indices, rewards, np.full(len(sel), version)))
+            out.append((sel, rewards))
+    return out
 
 
 def run(strategy: str, params: dict[str, Any] | None = None, seed: int = 0, cfg: SimConfig | None = None) -> dict:
     """One simulated training run; returns curves and summary numbers."""
     cfg = cfg or SimConfig()
     student = SimulatedStudent(cfg, seed)
+    pool = ItemPool(student.items())
     if strategy == BASELINE:
-        pool = ItemPool(student.items())
         strat = make_strategy("uniform", pool, seed=seed, group_size=cfg.group_size)
     else:
-        pool = ItemPool(student.items())
         strat = make_strategy(strategy, pool, params, seed=seed, group_size=cfg.group_size)
-    rollouts = groups = degenerate = step = 0
+    order_rng = np.random.default_rng(seed + 2)
+    rollouts = groups = degenerate = noisy = step = 0
     reached = None
     curve_r, curve_acc, curve_per = [], [], []
     t0 = time.perf_counter()
     while rollouts < cfg.budget:
-        if strategy == BASELINE:
-            sel = strat.select(cfg.batch * cfg.oversample)
-        else:
-            sel = strat.select(cfg.batch)
-        if len(sel) == 0:
+        n = cfg.batch * (cfg.oversample if strategy == BASELINE else 1)
+        reports = _step(strat, student, cfg, n, step, order_rng)
+        if not reports:
             break
-        rewards = student.rollout(sel.indices, sel.num_samples)
-        batch = EventBatch(sel.indices, rewards, np.full(len(sel), step))
-        strat.observe(batch)
-        rollouts += int(sel.num_samples.sum())
-        groups += len(sel)
-        degenerate += int(batch.degenerate.sum())
-        keep = np.arange(len(sel))
+        idx = np.concatenate([sel.indices for sel, _ in reports])
+        width = max(r.shape[1] for _, r in reports)
+        rewards = np.full((len(idx), width), np.nan)
+        row = 0
+        for _, r in reports:
+            rewards[row: row + len(r), : r.shape[1]] = r
+            row += len(r)
+        count = (~np.isnan(rewards)).sum(axis=1)
+        degen = EventBatch(idx, rewards, np.zeros(len(idx), np.int64)).degenerate
+        rollouts += int(count.sum())
+        noisy += int(count[student.noisy[idx]].sum())
+        groups += len(idx)
+        degenerate += int(degen.sum())
+        keep = np.arange(len(idx))
         if strategy == BASELINE:  # train on at most `batch` mixed groups; the rest were paid for and dropped
-            keep = np.flatnonzero(~batch.degenerate)[: cfg.batch]
-        student.learn(sel.indices[keep], rewards[keep])
+            keep = np.flatnonzero(~degen)[: cfg.batch]
+        student.learn(idx[keep], rewards[keep])
         step += 1
         acc, per = student.accuracy()
         if reached is None and acc >= cfg.target:
@@ -125,8 +170,8 @@ def run(strategy: str, params: dict[str, Any] | None = None, seed: int = 0, cfg:
     acc, per = student.accuracy()
     return {"strategy": strategy, "seed": seed, "rollouts": rollouts, "steps": step, "final_accuracy": acc,
             "final_per_category": per.tolist(), "rollouts_to_target": reached,
-            "degenerate_ratio": degenerate / max(groups, 1), "curve_rollouts": curve_r,
-            "curve_accuracy": curve_acc, "curve_per_category": curve_per,
+            "degenerate_ratio": degenerate / max(groups, 1), "noisy_share": noisy / max(rollouts, 1),
+            "curve_rollouts": curve_r, "curve_accuracy": curve_acc, "curve_per_category": curve_per,
             "wall_s": time.perf_counter() - t0}
 
 
@@ -155,6 +200,7 @@ def compare(strategies: dict[str, dict] | list[str], seeds: int = 5, cfg: SimCon
             "reached": sum(r["rollouts_to_target"] is not None for r in rs),
             "final_accuracy_median": float(np.median([r["final_accuracy"] for r in rs])),
             "degenerate_ratio_median": float(np.median([r["degenerate_ratio"] for r in rs])),
+            "noisy_share_median": float(np.median([r["noisy_share"] for r in rs])),
         }
         if name == "uniform":
             base = summary[name]["rollouts_to_target_median"]

@@ -8,7 +8,21 @@ A strategy turns observed rewards into the next selection:
     describe() -> {"arms": [...], "details": {...}}
 
 Strategies are deterministic given their seed and the sequence of calls; the RNG state is part of the
-snapshot. Two families share helpers here:
+snapshot.
+
+A step is a policy version (API.md, "A curriculum step"). Every clock — TD updates, moving averages, schedules,
+token budgets, staleness — counts policy versions, never observe() calls: with K rollout workers one training
+step arrives as K reports, in any order, and the strategy must end up in the same state as if the step had
+arrived in one call. The base class guarantees it for every strategy: the open step's evidence is kept (in a
+canonical order), and each report of the same version rewinds the state the step changed to its value at the
+step's start and folds the step's whole evidence again. `update()` thus always sees "everything this step has
+brought so far", which makes one call and K calls (any order) bit-for-bit equal; the cost is O(K x batch)
+per step, not O(pool). The first result of a newer version closes the step. Late results (a version older
+than the open step) join the open step: they are evidence about a policy at most a few versions old, and
+dropping them would waste rollouts already paid for. A version that brings more than `MAX_STEP_GROUPS` groups
+(a client that never sets policy_version) is split into steps of that many groups, so cost stays bounded.
+
+Two families share helpers here:
 
 * arm-level strategies (sec, dump, progress) implement `arm_probs()`; the base draws per-arm counts and
   samples uniformly inside each arm without replacement (epoch-wise per arm);
@@ -29,12 +43,15 @@ from curriculum.items import ItemPool, grow
 from curriculum.events import EventBatch
 
 RECENT = 0.02  # EMA rate for the "recent" per-arm pass rate and selection share (~50-event horizon)
+MAX_STEP_GROUPS = 16384  # a version with more groups than this is split into several steps (see above)
 
 
 class TokenBudget(BaseModel):
     """Train-Long-Think-Short token budget: B(t) = max(B_min, B0 * gamma^floor(t / T)).
 
-    t counts the strategy's observe() calls (one per reported batch)."""
+    t counts curriculum steps (policy versions). The lease carries B(t) as `max_tokens`; workers may apply it
+    as a hard cap or, as the paper does, grade the answer with a length-efficiency term (workers.verifiers:
+    `length_shaped`)."""
 
     model_config = ConfigDict(extra="forbid")
     b0: int = Field(1024, ge=1, description="initial budget B0 in tokens")
@@ -57,6 +74,41 @@ class StrategyParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
     token_budget: TokenBudget | None = Field(None, description="optional token-budget schedule (Train-Long-Think-Short)")
+
+
+class NoiseGuard(BaseModel):
+    """No-progress discount — our addition, in no paper (`enabled: false` gives the paper-faithful rule).
+
+    Strategies that score arms or items by reward variance, |advantage| or p ~ 0.5 are drawn to prompts whose
+    rewards are noise (partial-credit scorers on a small model, ambiguous references, flaky verifiers): their
+    groups are rarely degenerate, yet training on them teaches nothing. What separates "hard but learnable"
+    from "noise" is whether pass rates move as the policy trains. The evidence is paired, so it is immune to
+    which items a strategy picks: each time an item is measured again, d = mean_now - mean_at_its_last_visit.
+    Per arm, over its last ~`horizon` such pairs (exponential forgetting, lambda = 1 - 1/horizon):
+
+        S = sum lambda^age d,   Q = sum lambda^age d^2,   N = sum lambda^age,   t = |S| / sqrt(Q)
+
+    Under noise d has mean 0 and t ~ |N(0, 1)|; under learning (or forgetting) t grows like sqrt(N). An arm
+    with N >= `min_pairs`, t < `z`, and mostly mixed groups (share of non-degenerate groups >= `mixed`: the
+    variance a variance-chaser loves) is judged "noise without progress": its draw probability is capped at
+    `floor` x its uniform share (1 / arms; for candidate draws, `floor` x its size share) until its pairs show
+    progress again. Arms whose groups are mostly degenerate are never judged: variance-chasers avoid them
+    already, and an out-of-reach arm must stay eligible for when transfer lifts it. A slowly learning arm may
+    be judged noise early on; the cap keeps it measured, and its t grows with the pairs it still gets."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = Field(True, description="apply the discount (false: the paper's rule)")
+    horizon: int = Field(512, ge=8, description="pairs (revisits) of an arm over which progress is measured")
+    min_pairs: int = Field(32, ge=2, description="pairs an arm needs before it can be judged")
+    z: float = Field(2.0, ge=0, description="progress below z standard errors counts as none")
+    mixed: float = Field(0.5, ge=0, le=1, description="only arms with at least this share of mixed groups are judged")
+    floor: float = Field(0.15, gt=0, le=1, description="cap of a judged arm's draw probability, relative to its uniform share")
+
+
+class GuardedParams(StrategyParams):
+    """Hyperparameters of a strategy that chases variance / |advantage| / p ~ 0.5, with its noise guard."""
+
+    noise_guard: NoiseGuard = Field(default_factory=NoiseGuard, description="no-progress discount (see NoiseGuard)")
 
 
 @dataclass
@@ -147,7 +199,14 @@ class Strategy(ABC):
 
     _COMMON_ITEM = {"n_groups": (np.int64, 0), "n_samples": (np.int64, 0), "reward_sum": (np.float64, 0.0),
                     "last_mean": (np.float64, np.nan)}
-    _COMMON_ARM = {"arm_events": (np.int64, 0), "arm_pass": (np.float64, np.nan), "arm_share": (np.float64, 0.0)}
+    _COMMON_ARM = {"arm_events": (np.int64, 0), "arm_pass": (np.float64, np.nan), "arm_share": (np.float64, 0.0),
+                   # noise guard evidence (NoiseGuard): discounted sums of paired differences, mixed groups
+                   "pair_s": (np.float64, 0.0), "pair_q": (np.float64, 0.0), "pair_n": (np.float64, 0.0),
+                   "mix_s": (np.float64, 0.0), "mix_n": (np.float64, 0.0)}
+    #: arm arrays that select() changes (not part of a step's rewind)
+    _SELECT_ARM = ("arm_share",)
+    #: `state_attrs` that update() changes (rewound at each report of the open step); default: all of them
+    step_attrs: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, pool: ItemPool, params: dict | StrategyParams | None = None, *, seed: int = 0,
                  group_size: int = 8) -> None:
@@ -156,10 +215,14 @@ class Strategy(ABC):
         self.seed = seed
         self.group_size = group_size
         self.rng = np.random.default_rng(seed)
-        self.steps = 0  # observe() calls
+        self.steps = 0  # curriculum steps begun (policy versions seen; the open one included): the clock
+        self.version = -1  # policy version of the open step (-1: none yet)
         self.selections = 0  # select() calls
         self.events = 0
         self.degenerate = 0
+        self._step: EventBatch | None = None  # the open step's evidence, canonical order
+        self._start: dict[str, Any] = {}  # what the open step changed, as it was at the step's start
+        self._touched = np.zeros(0, dtype=np.int64)  # items the open step's evidence touches
         self.sampler = ArmSampler()
         self._n_items = self._n_arms = 0
         for name, (dt, fill) in {**self._COMMON_ITEM, **self.item_state}.items():
@@ -219,15 +282,102 @@ class Strategy(ABC):
 
     def _select(self, n: int, exclude: np.ndarray | None) -> np.ndarray:
         if self.draws_arms:
-            return self.draw_by_arms(n, self.arm_probs(), exclude)
-        cand = self.random_candidates(self.candidate_count(n), exclude)
-        return self.choose(min(n, len(cand)), cand)
+            return self.draw_by_arms(n, self.gated_arm_probs(), exclude)
+        cand = self.gated_candidates(self.candidate_count(n), exclude)
+        picked = self.choose(min(n, len(cand)), cand)
+        noisy = self.noise_gate()
+        if not noisy.any():
+            return picked
+        # an item-level rule prefers noise items (p ~ 0.5, high variance) over the others: hold their picks to
+        # the guard's cap as well, and fill the rest with the rule's choice among the other candidates
+        cat = self.pool.category
+        share = self.pool.arm_sizes()[noisy].sum() / max(self.pool.size, 1)
+        quota = int(np.floor(n * self.params.noise_guard.floor * share + self.rng.random()))
+        bad = noisy[cat[picked]]
+        if bad.sum() <= quota:
+            return picked
+        good = picked[~bad]
+        rest = cand[~noisy[cat[cand]] & ~np.isin(cand, good)]
+        extra = self.choose(min(n - len(good) - quota, len(rest)), rest)
+        return np.concatenate([good, picked[bad][:quota], extra])
 
     def observe(self, batch: EventBatch) -> None:
+        """Fold reported groups in. Versions newer than the open step close it (in version order); older
+        ones join the open step (the late rule); see the module docstring."""
         self.sync()
         if len(batch) == 0:
             return
+        pv = batch.policy_version
+        late = pv <= self.version
+        if late.any():
+            self._add_to_step(batch.subset(late))
+        for v in np.unique(pv[~late]).tolist():
+            self._close_step()
+            self.version = int(v)
+            self._add_to_step(batch.subset(pv == v))
+
+    def _close_step(self) -> None:
+        self._step, self._start, self._touched = None, {}, np.zeros(0, dtype=np.int64)
+
+    def _add_to_step(self, b: EventBatch) -> None:
+        room = MAX_STEP_GROUPS - (0 if self._step is None else len(self._step))
+        if len(b) > room:  # split, in report order, into steps of MAX_STEP_GROUPS
+            if room > 0:
+                self._add_to_step(b.subset(np.arange(len(b)) < room))
+            self._close_step()
+            self._add_to_step(b.subset(np.arange(len(b)) >= room))
+            return
+        if self._step is None:
+            self._checkpoint()
+        else:
+            self._rewind()
+        self._remember(np.setdiff1d(b.item, self._touched))
+        self._step = b.canonical() if self._step is None else EventBatch.concat([self._step, b]).canonical()
+        self._fold(self._step)
+
+    # what a step changes: per-arm arrays, `step_attrs`, counters, and per-item arrays at the step's items
+    def _item_names(self) -> list[str]:
+        return [*self._COMMON_ITEM, *self.item_state]
+
+    def _arm_names(self) -> list[str]:
+        return [n for n in (*self._COMMON_ARM, *self.arm_state) if n not in self._SELECT_ARM]
+
+    def _checkpoint(self) -> None:
+        """A step starts: count it, and remember everything its fold may change except per-item values (see
+        _remember)."""
+        self.steps += 1
+        attrs = self.state_attrs if self.step_attrs is None else self.step_attrs
+        self._start = {"arm": {n: getattr(self, n).copy() for n in self._arm_names()},
+                       "attr": {n: _copy(getattr(self, n)) for n in attrs},
+                       "events": self.events, "degenerate": self.degenerate, "items": {}}
+        for n in self._item_names():
+            self._start["items"][n] = getattr(self, n)[:0].copy()
+
+    def _remember(self, items: np.ndarray) -> None:
+        """Per-item values of items the step touches for the first time (still their step-start values);
+        `_touched` lists the items (sorted) in the same order as the saved rows."""
+        saved = self._start["items"]
+        touched = np.concatenate([self._touched, items])
+        order = np.argsort(touched, kind="stable")  # kept sorted: the state must not depend on report order
+        for n in self._item_names():
+            saved[n] = np.concatenate([saved[n], getattr(self, n)[items]])[order]
+        self._touched = touched[order]
+
+    def _rewind(self) -> None:
+        """Put back what the open step changed, so its evidence can be folded again as a whole."""
+        st = self._start
+        for n, v in st["arm"].items():
+            setattr(self, n, grow(v.copy(), self.pool.num_categories, {**self._COMMON_ARM, **self.arm_state}[n][1]))
+        for n, v in st["attr"].items():
+            setattr(self, n, _copy(v))
+        self.events, self.degenerate = st["events"], st["degenerate"]
+        for n in self._item_names():
+            getattr(self, n)[self._touched] = st["items"][n]
+
+    def _fold(self, batch: EventBatch) -> None:
+        """Common statistics, the noise guard, then the strategy's own update, for one step's evidence."""
         it = batch.item
+        before = self.last_mean[it].copy()
         np.add.at(self.n_groups, it, 1)
         np.add.at(self.n_samples, it, batch.count)
         np.add.at(self.reward_sum, it, batch.reward_sum)
@@ -243,8 +393,70 @@ class Strategy(ABC):
         self.arm_events += k
         self.events += len(batch)
         self.degenerate += int(batch.degenerate.sum())
+        self._guard_fold(cat, batch, before)
         self.update(batch)
-        self.steps += 1
+
+    def _guard_fold(self, cat: np.ndarray, batch: EventBatch, before: np.ndarray) -> None:
+        """Add the step's paired differences and mixed flags to each arm's discounted sums (NoiseGuard).
+        `before` holds each group's item mean at its previous visit (nan: first visit)."""
+        guard = getattr(self.params, "noise_guard", None) or NoiseGuard()
+        lam = 1.0 - 1.0 / guard.horizon
+        d = batch.mean - before
+        paired, mixed = ~np.isnan(d), (~batch.degenerate).astype(np.float64)
+        for a in np.unique(cat).tolist():
+            rows = cat == a
+            w = lam ** np.arange(int(rows.sum()) - 1, -1, -1)  # the newest row has age 0
+            self.mix_s[a] = lam ** len(w) * self.mix_s[a] + (w * mixed[rows]).sum()
+            self.mix_n[a] = lam ** len(w) * self.mix_n[a] + w.sum()
+            pr = rows & paired
+            if pr.any():
+                wp = lam ** np.arange(int(pr.sum()) - 1, -1, -1)
+                dp = d[pr]
+                decay = lam ** len(wp)
+                self.pair_s[a] = decay * self.pair_s[a] + (wp * dp).sum()
+                self.pair_q[a] = decay * self.pair_q[a] + (wp * dp**2).sum()
+                self.pair_n[a] = decay * self.pair_n[a] + wp.sum()
+
+    def progress_t(self) -> np.ndarray:
+        """Per-arm progress statistic t = |S| / sqrt(Q) of the noise guard (nan without pairs)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.pair_q > 0, np.abs(self.pair_s) / np.sqrt(self.pair_q), np.nan)
+
+    def noise_gate(self) -> np.ndarray:
+        """Per-arm bool: judged "noise without progress" by the noise guard (all False when it is off)."""
+        guard = getattr(self.params, "noise_guard", None)
+        if guard is None or not guard.enabled:
+            return np.zeros(self.pool.num_categories, dtype=bool)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mix = np.where(self.mix_n > 0, self.mix_s / self.mix_n, 0.0)
+            t = np.nan_to_num(self.progress_t(), nan=0.0)
+        return (self.pair_n >= guard.min_pairs) & (mix >= guard.mixed) & (t < guard.z)
+
+    def gated_arm_probs(self) -> np.ndarray:
+        """arm_probs() with the noise guard applied: arms judged noise capped at floor / arms, the rest of the
+        mass shared by the others in proportion (the probabilities the next draw uses)."""
+        p = np.asarray(self.arm_probs(), dtype=np.float64)
+        p = p / p.sum() if p.sum() > 0 else np.full(len(p), 1.0 / max(len(p), 1))
+        noisy = self.noise_gate()
+        if not noisy.any() or noisy.all():
+            return p
+        capped = np.minimum(p[noisy], self.params.noise_guard.floor / len(p))
+        rest = p[~noisy]
+        out = p.copy()
+        out[noisy] = capped
+        out[~noisy] = (1 - capped.sum()) * (rest / rest.sum() if rest.sum() > 0 else 1.0 / len(rest))
+        return out
+
+    def gated_candidates(self, m: int, exclude: np.ndarray | None) -> np.ndarray:
+        """random_candidates(), with arms judged noise drawn `floor` times as often as their size says."""
+        noisy = self.noise_gate()
+        if not noisy.any():
+            return self.random_candidates(m, exclude)
+        w = self.pool.arm_sizes() * np.where(noisy, self.params.noise_guard.floor, 1.0)
+        counts = self.rng.multinomial(m, w / w.sum())
+        members = self.pool.arm_members()
+        parts = [self.random_candidates(int(c), exclude, members=members[a]) for a, c in enumerate(counts) if c]
+        return self.rng.permutation(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
 
     def check_params(self, updates: dict) -> StrategyParams:
         """Validate a partial update of the hyperparameters without applying it (raises ValueError)."""
@@ -325,6 +537,8 @@ class Strategy(ABC):
             "group_size": self.group_size, "rng": self.rng.bit_generator.state, "steps": self.steps,
             "selections": self.selections, "events": self.events, "degenerate": self.degenerate,
             "n_items": self._n_items, "n_arms": self._n_arms, "sampler": self.sampler.state_dict(),
+            "version": self.version, "step": None if self._step is None else self._step.to_dict(),
+            "start": _copy(self._start), "touched": self._touched.copy(),
         }
         for name in {**self._COMMON_ITEM, **self.item_state}:
             d[name] = getattr(self, name).copy()
@@ -341,6 +555,9 @@ class Strategy(ABC):
         self.rng.bit_generator.state = d["rng"]
         self.steps, self.selections, self.events, self.degenerate = d["steps"], d["selections"], d["events"], d["degenerate"]
         self.sampler.load_state_dict(d["sampler"])
+        self.version = d["version"]
+        self._step = None if d["step"] is None else EventBatch.from_dict(d["step"])
+        self._start, self._touched = _copy(d["start"]), np.array(d["touched"], dtype=np.int64)
         for name in {**self._COMMON_ITEM, **self.item_state, **self._COMMON_ARM, **self.arm_state}:
             setattr(self, name, np.array(d[name]))
         for name in self.state_attrs:
@@ -351,7 +568,7 @@ class Strategy(ABC):
     # -- reading -------------------------------------------------------------------------------
     def arm_weights(self) -> np.ndarray:
         if self.draws_arms:
-            return np.asarray(self.arm_probs(), dtype=np.float64)
+            return self.gated_arm_probs()
         share = self.arm_share
         total = share.sum()
         if total <= 0:
@@ -373,10 +590,12 @@ class Strategy(ABC):
                 "pass_rate": None if np.isnan(pr) else float(pr),
                 "items": int(sizes[a]), "events": int(self.arm_events[a]),
             })
+        noisy = self.noise_gate()
+        details = {**self.details(), "no_progress_arms": [c for a, c in enumerate(self.pool.categories) if noisy[a]]}
         return {"strategy": {"name": self.name, "params": self.params.model_dump(mode="json")},
                 "events": self.events, "steps": self.steps,
                 "degenerate_ratio": self.degenerate / self.events if self.events else 0.0,
-                "arms": arms, "details": self.details()}
+                "arms": arms, "details": details}
 
 
 def _copy(x: Any) -> Any:

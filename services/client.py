@@ -67,10 +67,14 @@ class CurriculumClient:
     def strategies(self) -> list[dict]:
         return self._req("GET", "/v1/strategies")["strategies"]
 
-    def create_experiment(self, name: str, strategy: str, params: dict | None = None, *, items=None,
-                          source: dict | None = None, group_size: int = 8, seed: int = 0) -> dict:
-        body: dict[str, Any] = {"name": name, "strategy": {"name": strategy, "params": params or {}},
-                                "group_size": group_size, "seed": seed}
+    def create_experiment(self, name: str, strategy: str | None = None, params: dict | None = None, *, items=None,
+                          source: dict | None = None, group_size: int = 8, seed: int = 0,
+                          reward_range: tuple[float, float] = (0.0, 1.0)) -> dict:
+        """`strategy` None: the service's default (the strategy its benchmarks measure best)."""
+        body: dict[str, Any] = {"name": name, "group_size": group_size, "seed": seed,
+                                "reward_range": list(reward_range)}
+        if strategy is not None:
+            body["strategy"] = {"name": strategy, "params": params or {}}
         if items is not None:
             body["items"] = _items(items)
         if source is not None:
@@ -131,13 +135,15 @@ class InClusterClient:
     def strategies(self) -> list[dict]:
         return self.core.strategies()
 
-    def create_experiment(self, name: str, strategy: str, params: dict | None = None, *, items=None,
-                          source: dict | None = None, group_size: int = 8, seed: int = 0) -> dict:
+    def create_experiment(self, name: str, strategy: str | None = None, params: dict | None = None, *, items=None,
+                          source: dict | None = None, group_size: int = 8, seed: int = 0,
+                          reward_range: tuple[float, float] = (0.0, 1.0)) -> dict:
         from services.schemas import CreateExperiment
 
-        return self.core.create(CreateExperiment(name=name, strategy={"name": strategy, "params": params or {}},
-                                                 items=_items(items) if items is not None else None,
-                                                 source=source, group_size=group_size, seed=seed))
+        spec = {} if strategy is None else {"strategy": {"name": strategy, "params": params or {}}}
+        return self.core.create(CreateExperiment(name=name, **spec, items=_items(items) if items is not None else None,
+                                                 source=source, group_size=group_size, seed=seed,
+                                                 reward_range=reward_range))
 
     def experiments(self) -> list[dict]:
         return [self.core.call(n, "summary") for n in self.core.names()]

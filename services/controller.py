@@ -104,7 +104,7 @@ class Controller:
                 raise ServiceError(422, "duplicate_item", f"items[{k}].id: duplicate item id {it.id!r}")
             ids.add(it.id)
         config = {"name": req.name, "strategy": req.strategy.name, "params": params.model_dump(mode="json"),
-                  "group_size": req.group_size, "seed": req.seed}
+                  "group_size": req.group_size, "seed": req.seed, "reward_range": list(req.reward_range)}
         return config, [it.model_dump(mode="json", exclude_defaults=True) for it in items]
 
     def create(self, req: CreateExperiment) -> dict:

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from curriculum import codec
 from curriculum.events import RewardEvent
-from curriculum.experiment import ExperimentConfig, ExperimentState, UnknownItems
+from curriculum.experiment import ExperimentConfig, ExperimentState, InvalidReport
 from curriculum.registry import format_validation_error
 from services.errors import ServiceError
 from services.store import ExperimentStore
@@ -83,7 +83,7 @@ class ExperimentOwner:
             self.state = ExperimentState.from_state_dict(codec.decode(snap[0]))
             self.last_id = snap[1]
         else:
-            self.state = ExperimentState(ExperimentConfig(**{k: cfg[k] for k in ExperimentConfig.model_fields}))
+            self.state = ExperimentState(ExperimentConfig(**{k: cfg[k] for k in ExperimentConfig.model_fields if k in cfg}))
             self.last_id = "0"
         replayed = 0
         for rid, rec in self.store.records(self.name, self.last_id):
@@ -140,8 +140,8 @@ class ExperimentOwner:
         try:
             events = [RewardEvent.model_validate(r) for r in results]
             self.state.validate_report(events)
-        except UnknownItems as e:
-            return ServiceError(422, "unknown_item", str(e)).as_dict()
+        except InvalidReport as e:  # unknown item ids, rewards outside reward_range
+            return ServiceError(422, e.code, str(e)).as_dict()
         except ValidationError as e:
             msg = "; ".join(f"{loc}: {m}" for loc, m in format_validation_error(e, "results"))
             return ServiceError(422, "validation_error", msg).as_dict()

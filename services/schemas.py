@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from curriculum.events import RewardEvent
 from curriculum.items import Item
@@ -28,6 +29,16 @@ class CreateExperiment(BaseModel):
     seed: int = Field(0, ge=0, le=2**32 - 1, description="seed of the strategy's RNG")
     items: list[Item] | None = Field(None, description="the item pool (exclusive with source)")
     source: dict[str, Any] | None = Field(None, description="a task source generating the pool (exclusive with items)")
+    reward_range: tuple[float, float] = Field((0.0, 1.0), description="[low, high] of the rewards workers report; "
+                                              "strategies see them mapped onto [0, 1]")
+
+    @field_validator("reward_range")
+    @classmethod
+    def _range(cls, v: tuple[float, float]) -> tuple[float, float]:
+        lo, hi = v
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise ValueError(f"must be two finite numbers [low, high] with low < high, got {list(v)}")
+        return v
 
     @model_validator(mode="after")
     def _one_pool(self) -> "CreateExperiment":
@@ -76,6 +87,7 @@ class Summary(BaseModel):
     events: int
     created_at: float
     seed: int = 0
+    reward_range: tuple[float, float] = (0.0, 1.0)
 
 
 class ExperimentList(BaseModel):

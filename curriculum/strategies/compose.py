@@ -4,7 +4,10 @@
     items_a = item.choose(counts_a, candidates drawn inside arm a)      (filter / pcl / posterior / irt)
 
 Both observe every event; rollout counts come from the item-level strategy (e.g. CurES' allocation). The
-sub-strategies get seeds derived from the composer's, and their snapshots nest in the composer's.
+sub-strategies get seeds derived from the composer's, and their snapshots nest in the composer's. Steps are
+the composer's: it folds each step's evidence into both parts and rewinds both with its own state, so the
+parts' clocks are the composer's. The composer's `noise_guard` acts on the arm draw (the parts' own guards
+are not used: the item-level part only ever sees candidates of the arm that was drawn).
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from curriculum.events import EventBatch
 from curriculum.registry import register, strategy_class, validate_params
-from curriculum.strategy import Strategy, StrategyParams
+from curriculum.strategy import GuardedParams, Strategy, StrategyParams
 
 ARM_LEVEL = ("sec", "dump", "progress")
 ITEM_LEVEL = ("filter", "pcl", "posterior", "irt")
@@ -27,7 +30,7 @@ class Part(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-class ComposeParams(StrategyParams):
+class ComposeParams(GuardedParams):
     arm: Part = Field(default_factory=lambda: Part(name="sec"), description=f"arm-level strategy: {ARM_LEVEL}")
     item: Part = Field(default_factory=lambda: Part(name="filter"), description=f"item-level strategy: {ITEM_LEVEL}")
 
@@ -80,8 +83,29 @@ class Compose(Strategy):
         self.item.sync()
 
     def update(self, batch: EventBatch) -> None:
-        self.arm.observe(batch)
-        self.item.observe(batch)
+        self.arm._fold(batch)
+        self.item._fold(batch)
+
+    # the parts' step bookkeeping follows the composer's
+    def _checkpoint(self) -> None:
+        super()._checkpoint()
+        self.arm._checkpoint()
+        self.item._checkpoint()
+
+    def _remember(self, items: np.ndarray) -> None:
+        super()._remember(items)
+        self.arm._remember(items)
+        self.item._remember(items)
+
+    def _rewind(self) -> None:
+        super()._rewind()
+        self.arm._rewind()
+        self.item._rewind()
+
+    def _close_step(self) -> None:
+        super()._close_step()
+        self.arm._close_step()
+        self.item._close_step()
 
     def arm_probs(self) -> np.ndarray:
         return self.arm.arm_probs()
@@ -91,7 +115,7 @@ class Compose(Strategy):
 
     def _select(self, n: int, exclude: np.ndarray | None) -> np.ndarray:
         members = self.pool.arm_members()
-        probs = np.asarray(self.arm_probs(), dtype=np.float64).copy()
+        probs = self.gated_arm_probs()
         probs[[len(m) == 0 for m in members]] = 0
         taken = np.zeros(self.pool.size, dtype=bool) if exclude is None else exclude.copy()
         out: list[np.ndarray] = []

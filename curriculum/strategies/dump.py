@@ -17,10 +17,10 @@ from pydantic import Field
 
 from curriculum.events import EventBatch
 from curriculum.registry import register
-from curriculum.strategy import Strategy, StrategyParams, softmax
+from curriculum.strategy import GuardedParams, Strategy, softmax
 
 
-class DUMPParams(StrategyParams):
+class DUMPParams(GuardedParams):
     window: int = Field(300, ge=1, description="responses W kept per arm for the mean |advantage|")
     c: float = Field(1.0, ge=0, description="exploration coefficient of the UCB bonus")
     temperature: float = Field(0.1, gt=0, description="softmax temperature over UCB scores")

@@ -6,11 +6,19 @@ the time. Each item keeps an estimate of the current policy's pass rate, an EMA 
 
     p_i <- p_i + beta (mean_g - p_i)          (the first group sets p_i; beta = 0.5 favours recent groups)
 
-and a selection takes, from k*n random eligible candidates: unseen items first (they must be measured
-once), then items with p_i inside the band [low, high] (default [0.2, 0.8]), then items whose estimate is
-older than `max_age` steps (the policy has moved since; an item written off as too hard deserves another
-try), and, if those run short, the remaining candidates closest to 0.5. The trainer-side half of the same idea — dropping degenerate groups
-(DAPO's dynamic sampling) — lives in the trainer.
+and a selection takes, from k*n random eligible candidates, in this order of tiers:
+
+    0. unseen items (they must be measured once);
+    1. items whose estimate lies in the band [low, high] (default [0.2, 0.8]), however old it is;
+    2. items outside the band whose estimate is older than `max_age` steps (policy versions): the policy has
+       moved since, so an item written off as too hard (or too easy) deserves another try — closest to the
+       band first;
+    3. the rest, closest to 0.5 first.
+
+An old in-band estimate stays in tier 1: on a pool much larger than max_age x batch nearly every revisit is
+older than max_age, and treating those as unknowns would stop the band from filtering at all. The
+trainer-side half of the same idea — dropping degenerate groups (DAPO's dynamic sampling) — lives in the
+trainer. Late results update an item's estimate like current ones (the EMA weighs groups, not versions).
 """
 from __future__ import annotations
 
@@ -19,10 +27,10 @@ from pydantic import Field, model_validator
 
 from curriculum.events import EventBatch
 from curriculum.registry import register
-from curriculum.strategy import Strategy, StrategyParams
+from curriculum.strategy import GuardedParams, Strategy
 
 
-class FilterParams(StrategyParams):
+class FilterParams(GuardedParams):
     low: float = Field(0.2, ge=0, le=1, description="lower edge of the pass-rate band")
     high: float = Field(0.8, ge=0, le=1, description="upper edge of the pass-rate band")
     beta: float = Field(0.5, gt=0, le=1, description="EMA rate of the per-item pass-rate estimate")
@@ -59,11 +67,13 @@ class Filter(Strategy):
 
     def choose(self, n: int, candidates: np.ndarray) -> np.ndarray:
         p = self.p_est[candidates]
+        lo, hi = self.params.low, self.params.high
         unseen = np.isnan(p)
-        stale = ~unseen & (self.steps - self.seen_step[candidates] > self.params.max_age)
-        in_band = ~unseen & ~stale & (p >= self.params.low) & (p <= self.params.high)
+        in_band = ~unseen & (p >= lo) & (p <= hi)
+        stale = ~unseen & ~in_band & (self.steps - self.seen_step[candidates] > self.params.max_age)
         tier = np.select([unseen, in_band, stale], [0, 1, 2], default=3)
-        dist = np.where(tier == 3, np.abs(np.nan_to_num(p) - 0.5), 0.0)
+        q = np.nan_to_num(p)
+        dist = np.select([tier == 2, tier == 3], [np.maximum(lo - q, q - hi), np.abs(q - 0.5)], 0.0)
         order = np.lexsort((dist, tier))  # stable: ties keep the random candidate order
         return candidates[order[:n]]
 

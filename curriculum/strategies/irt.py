@@ -22,10 +22,10 @@ from pydantic import Field
 
 from curriculum.events import EventBatch
 from curriculum.registry import register
-from curriculum.strategy import Strategy, StrategyParams
+from curriculum.strategy import GuardedParams, Strategy
 
 
-class IRTParams(StrategyParams):
+class IRTParams(GuardedParams):
     model: Literal["1pl", "2pl"] = Field("1pl", description="1PL (a = 1) or 2PL (a = discrimination)")
     discrimination: float = Field(1.0, gt=0, description="a of the 2PL model")
     prior_scale: float = Field(1.0, description="multiplier turning item.difficulty into an initial b")

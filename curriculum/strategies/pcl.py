@@ -9,7 +9,14 @@ means the rollouts produce:
 
 Each selection scores k*n random eligible candidates with V and keeps the n with V closest to 0.5 — the
 prompts of intermediate difficulty — WITHOUT spending rollouts on the rejected candidates; that is the whole
-point against rollout-based filtering. Features are computed for candidates only, vectorised over the
+point against rollout-based filtering.
+
+A simplification, said wherever results are quoted: the paper's value model is an LLM (the policy's own
+backbone with a value head) reading the prompt; here it is a linear model on hashed n-grams, which the
+controller can train on a CPU in microseconds per group. It learns what the prompt's surface shows (its
+category, its length, its digits); it cannot understand the prompt. One SGD step per curriculum step (policy
+version), on that step's groups; late results join the open step. Changing `dim_bits` live restarts the
+model at the new size. Features are computed for candidates only, vectorised over the
 concatenated UTF-8 bytes of their prompts, so the cost is independent of the pool size.
 """
 from __future__ import annotations
@@ -19,12 +26,12 @@ from pydantic import Field
 
 from curriculum.events import EventBatch
 from curriculum.registry import register
-from curriculum.strategy import Strategy, StrategyParams
+from curriculum.strategy import GuardedParams, Strategy
 
 _P1, _P2 = np.uint64(1_000_003), np.uint64(998_244_353)
 
 
-class PCLParams(StrategyParams):
+class PCLParams(GuardedParams):
     k: int = Field(4, ge=1, description="candidates scored per selected prompt")
     lr: float = Field(0.5, gt=0, description="SGD learning rate of the value model")
     dim_bits: int = Field(14, ge=4, le=22, description="log2 of the hashed feature dimension")
@@ -70,6 +77,7 @@ class PCL(Strategy):
         return seg_all, bucket, cnt / norm[seg_all]
 
     def predict(self, idx: np.ndarray) -> np.ndarray:
+        self.on_grow(0, 0)
         seg, bucket, scale = self.features(idx)
         z = self.b + np.bincount(seg, weights=self.w[bucket] * scale, minlength=len(idx))
         return np.clip(z, 0.0, 1.0)

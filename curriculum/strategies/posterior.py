@@ -5,12 +5,21 @@ Each item has a Beta(s + 1, f + 1) posterior over its pass rate (s successes = r
 
     p_i     = (s_i + 1) / (N_i + 2)
     sigma_i = sqrt(p_i (1 - p_i))
-    P(select i) ∝ exp(sigma_i / t)                         (prompts with the largest reward variance)
-    n_i ∝ sigma_i,  n_min <= n_i <= n_max,  sum_i n_i = B   (rollout allocation)
+    t_i     = (s_i + 1) / t_scale                          (per-item temperature, as in the CurES code)
+    P(select i) ∝ exp(sigma_i / t_i)                       (prompts with the largest reward variance)
+    n_i ∝ sigma_i,  n_min <= n_i <= n_max,  sum_i n_i = B   (rollout allocation, n in [4, 8] as in the code)
+
+The CurES code (epic_sampler.py) uses t_i = (s_i + 1) / 0.01 — a temperature that grows with an item's
+successes, so items already solved often are spread out; with t_scale = 0.01 the weights are nearly flat and
+selection is close to uniform sampling without replacement: the method's gain comes mostly from allocation.
+The paper's sigma for allocation is the standard deviation of the per-sample gradient norm (eq. 127),
+computed from per-sample gradients of the policy; the controller never sees gradients, so sqrt(p(1-p)) — the
+same quantity for a reward that is a Bernoulli variable with unit-norm gradients — stands in for it.
 
 B is the batch's rollout budget: group_size x items selected. Selection draws n of k*n random candidates
 without replacement (Gumbel top-k over log-weights); allocation is water-filling with clipping followed by
-largest-remainder rounding, so the counts sum exactly to B whenever n*n_min <= B <= n*n_max.
+largest-remainder rounding, so the counts sum exactly to B whenever n*n_min <= B <= n*n_max. Late results
+count like current ones (the posterior is a sum of counts).
 """
 from __future__ import annotations
 
@@ -18,13 +27,13 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from curriculum.registry import register
-from curriculum.strategy import Strategy, StrategyParams
+from curriculum.strategy import GuardedParams, Strategy
 
 
-class PosteriorParams(StrategyParams):
-    temperature: float = Field(0.1, gt=0, description="t in exp(sigma / t)")
-    n_min: int = Field(2, ge=1, description="fewest rollouts per selected item")
-    n_max: int = Field(32, ge=1, description="most rollouts per selected item")
+class PosteriorParams(GuardedParams):
+    t_scale: float = Field(0.01, gt=0, description="per-item temperature t_i = (s_i + 1) / t_scale")
+    n_min: int = Field(4, ge=1, description="fewest rollouts per selected item")
+    n_max: int = Field(8, ge=1, description="most rollouts per selected item")
     candidates: int = Field(8, ge=1, description="random candidates per selected item (k)")
 
     @model_validator(mode="after")
@@ -83,8 +92,12 @@ class Posterior(Strategy):
     def candidate_count(self, n: int) -> int:
         return self.params.candidates * n
 
+    def log_weights(self, idx: np.ndarray) -> np.ndarray:
+        """log of the selection weight exp(sigma_i / t_i)."""
+        return self.sigma(idx) * self.params.t_scale / (self.reward_sum[idx] + 1)
+
     def choose(self, n: int, candidates: np.ndarray) -> np.ndarray:
-        logw = self.sigma(candidates) / self.params.temperature
+        logw = self.log_weights(candidates)
         keys = logw + self.rng.gumbel(size=len(candidates))
         return candidates[np.argsort(-keys, kind="stable")[:n]]
 

@@ -36,6 +36,7 @@ class Schedule(Strategy):
     description = "Fixed easy->hard competence schedules (linear / root) and cyclical data-size schedules."
     Params = ScheduleParams
     state_attrs = ("rank",)
+    step_attrs = ()  # the ranking depends on the pool, not on observed rewards
 
     def setup(self) -> None:
         self.rank = np.zeros(0, dtype=np.int64)  # item indices, easiest first

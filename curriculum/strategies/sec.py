@@ -20,10 +20,10 @@ from pydantic import Field
 
 from curriculum.events import EventBatch
 from curriculum.registry import register
-from curriculum.strategy import Strategy, StrategyParams, softmax
+from curriculum.strategy import GuardedParams, Strategy, softmax
 
 
-class SECParams(StrategyParams):
+class SECParams(GuardedParams):
     alpha: float = Field(0.5, gt=0, le=1, description="TD(0) learning rate")
     tau: float = Field(1.0, gt=0, description="softmax temperature over Q")
     decay_unsampled: bool = Field(False, description="decay Q of arms absent from a step toward 0")

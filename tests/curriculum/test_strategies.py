@@ -1,4 +1,5 @@
 """Each strategy's update rule against values computed by hand from its formula."""
+import itertools
 import math
 
 import numpy as np
@@ -19,8 +20,12 @@ def softmax(x, t=1.0):
     return e / e.sum()
 
 
-def batch(items, rewards):
-    return EventBatch.from_arrays(items, rewards)
+_version = itertools.count(1)
+
+
+def batch(items, rewards, version=None):
+    """A report of a new step (policy version) unless `version` is given."""
+    return EventBatch.from_arrays(items, rewards, next(_version) if version is None else version)
 
 
 @pytest.mark.parametrize("decay", [False, True])
@@ -104,21 +109,59 @@ def test_filter_explores_unseen_then_keeps_band():
 
 
 def test_posterior_weights_and_allocation():
-    s = make_strategy("posterior", pool2(n_per=2), {"temperature": 0.1, "n_min": 2, "n_max": 12}, group_size=6)
+    s = make_strategy("posterior", pool2(n_per=2), {"t_scale": 1.0, "n_min": 2, "n_max": 12}, group_size=6)
     s.observe(batch([0, 1], [[1] * 8, [1, 0] * 4]))
     p = np.array([9 / 10, 5 / 10, 0.5, 0.5])  # (s + 1) / (N + 2); unseen -> 1/2
     assert s.sigma(np.arange(4)) == pytest.approx(np.sqrt(p * (1 - p)))
+    # the CurES code's per-item temperature t_i = (s_i + 1) / t_scale: successes 8, 4, 0, 0
+    t = np.array([9.0, 5.0, 1.0, 1.0]) / 1.0
+    assert s.log_weights(np.arange(4)) == pytest.approx(np.sqrt(p * (1 - p)) / t)
     alloc = s.allocate(np.arange(4))
     assert alloc.sum() == 24 and alloc.min() >= 2 and alloc.max() <= 12
     assert alloc[0] < alloc[1]  # fewer rollouts for the near-certain item
     assert allocate_budget(np.array([0.5, 0.5, 0.1, 0.0]), 32, 2, 16).tolist() == [14, 13, 3, 2]
     assert allocate_budget(np.array([0.5, 0.4, 0.3, 0.01]), 32, 2, 10).tolist() == [10, 10, 10, 2]
-    # selection frequency follows exp(sigma / t): the 0/1-certain item is picked least
+    # selection frequency follows exp(sigma_i / t_i): the often-solved item is picked least
     picks = np.zeros(4)
-    for seed in range(200):
+    for seed in range(300):
         s.rng = np.random.default_rng(seed)
         picks[s.choose(1, np.arange(4))] += 1
-    assert picks[0] < picks[1]
+    assert picks[0] < picks[2] and picks[1] < picks[2]
+
+
+def test_posterior_defaults_follow_the_cures_code():
+    s = make_strategy("posterior", pool2(n_per=2))
+    assert (s.params.t_scale, s.params.n_min, s.params.n_max) == (0.01, 4, 8)
+    s.observe(batch([0], [[1, 1, 1, 0]]))  # s = 3: t = 4 / 0.01 = 400, sigma = sqrt(4/6 * 2/6)
+    assert s.log_weights(np.array([0]))[0] == pytest.approx(math.sqrt(8 / 36) / 400)
+
+
+def test_filter_keeps_filtering_when_every_estimate_is_old():
+    """30k items with pass rates 0 / 0.5 / 1, all measured long ago (pool / batch >> max_age): the band
+    still picks only the p = 0.5 items (stale out-of-band ones come after them)."""
+    n = 30_000
+    pool = ItemPool([{"id": str(i), "prompt": "p"} for i in range(n)])
+    s = make_strategy("filter", pool, {"max_age": 50}, seed=0)
+    rewards = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]])[np.arange(n) % 3]
+    s.observe(batch(np.arange(n), rewards))
+    for _ in range(60):  # 60 later steps that touch one item each: every estimate is now older than max_age
+        s.observe(batch([0], [[0.0, 0.0]]))
+    picks = s.select(64).indices
+    assert len(picks) == 64 and (picks % 3 == 1).all()
+    # an out-of-band stale item comes before a fresh out-of-band one, closest to the band first
+    s.observe(batch([3], [[0.0, 0.0]]))  # item 3: fresh, p = 0
+    s.p_est[6] = 0.1  # stale, just below the band
+    assert s.choose(3, np.array([3, 9, 6])).tolist() == [6, 9, 3]  # 9: stale, p = 0
+
+
+def test_pcl_dim_bits_changed_live_then_select():
+    s = make_strategy("pcl", pool2(), seed=0)
+    s.observe(batch([0, 1], [[1, 0], [1, 1]]))
+    for bits in (16, 6):  # larger (used to raise IndexError), then smaller
+        s.set_params({"dim_bits": bits})
+        assert len(s.select(4)) == 4 and len(s.w) == 1 << bits  # the value model restarts at the new size
+        s.observe(batch([2], [[1, 0]]))
+        assert len(s.w) == 1 << bits
 
 
 def test_irt_ability_mle_and_selection():

@@ -272,3 +272,48 @@ def test_owner_backpressure_is_429(api, redis_url, monkeypatch):
     with pytest.raises(ServiceError) as e:
         [c.call_ref("busy", "summary") for _ in range(50)]
     assert e.value.status == 429 and e.value.code == "too_many_requests"
+
+
+def test_reward_range_maps_rewards_and_rejects_out_of_range(api):
+    s = api.create_experiment("pm1", "filter", items=ITEMS, group_size=4, reward_range=(-1, 1))
+    assert s["reward_range"] == [-1, 1]
+    b = api.lease("pm1", 3)
+    ids = [it["id"] for it in b["items"]]
+    # DAPO-style +-1 rewards: an all-wrong group is pass rate 0, one right in four is 0.25
+    api.report("pm1", [{"item_id": ids[0], "rewards": [-1, -1, -1, -1], "policy_version": 0},
+                       {"item_id": ids[1], "rewards": [1, -1, -1, -1], "policy_version": 0}], b["batch_id"])
+    st = api.state("pm1")
+    rates = {a["name"]: a["pass_rate"] for a in st["arms"] if a["pass_rate"] is not None}
+    assert all(0 <= r <= 1 for r in rates.values()) and st["events"] == 2
+    r = raw(api).post("/v1/experiments/pm1/rewards", json={"results": [
+        {"item_id": ids[2], "rewards": [1, 0]}, {"item_id": ids[2], "rewards": [0.5, 1.5]}]})
+    assert r.status_code == 422 and "results[1].rewards[1]" in r.json()["error"]["message"]
+    assert "reward_range" in r.json()["error"]["message"]
+    assert api.state("pm1")["events"] == 2  # nothing of the rejected request applied
+    for bad in ("[1, 1]", "[0, Infinity]", "[2]"):
+        body = '{"name": "pm2", "items": [{"id": "a", "prompt": "p"}], "reward_range": %s}' % bad
+        r = raw(api).post("/v1/experiments", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 422 and "reward_range" in r.json()["error"]["message"], (bad, r.text)
+
+
+def test_omitted_strategy_is_the_measured_default(api):
+    from curriculum.registry import DEFAULT_STRATEGY
+
+    r = raw(api).post("/v1/experiments", json={"name": "dflt", "items": ITEMS})
+    assert r.status_code == 201, r.text
+    assert r.json()["strategy"]["name"] == DEFAULT_STRATEGY["name"]
+    assert api.create_experiment("dflt2", items=ITEMS)["strategy"]["name"] == DEFAULT_STRATEGY["name"]
+
+
+def test_a_step_reported_by_four_workers_equals_one_report(api):
+    """The same step's results in 1 call or in 4 (shuffled) give the same curriculum state."""
+    results = [{"item_id": it["id"], "rewards": [1, 0, 0, 1] if k % 3 else [1, 1, 1, 0], "policy_version": 2}
+               for k, it in enumerate(ITEMS[:24])]
+    create(api, name="one", strategy="sec", group_size=4)
+    create(api, name="four", strategy="sec", group_size=4)
+    api.report("one", results)
+    for part in (results[18:], results[:6], results[12:18], results[6:12]):
+        api.report("four", part)
+    a, b = api.state("one"), api.state("four")
+    assert a["arms"] == b["arms"] and a["events"] == b["events"] == 24
+    assert a["policy_version"] == b["policy_version"] == 2
