@@ -2,7 +2,8 @@
 
 Keys per experiment `cur:exp:{name}:`
   config  JSON {name, strategy, params, group_size, seed, created_at}
-  log     stream of records (field `r`, JSON) — every change, appended BEFORE it is applied
+  log     stream of records (field `r`, JSON) — every change, appended BEFORE it is applied; trimmed up to
+          the snapshot whenever one is saved (so it holds the tail, not the whole history)
   snap    hash {data: curriculum.codec bytes of ExperimentState.state_dict(), last_id: stream id applied}
 and the set `cur:experiments` of names. Redis runs with appendonly yes / appendfsync everysec.
 """
@@ -71,7 +72,12 @@ class ExperimentStore:
             start = f"({rows[-1][0].decode()}"
 
     def save_snapshot(self, name: str, data: bytes, last_id: str) -> None:
-        self.r.hset(key(name, "snap"), mapping={"data": data, "last_id": last_id})
+        """Store the snapshot and, in the same transaction, trim the log up to it: a restore reads only the
+        snapshot and the records after `last_id`, so Redis holds O(items + tail), not every event ever."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(key(name, "snap"), mapping={"data": data, "last_id": last_id})
+        pipe.xtrim(key(name, "log"), minid=last_id, approximate=False)  # keeps last_id and what follows
+        pipe.execute()
 
     def load_snapshot(self, name: str) -> tuple[bytes, str] | None:
         d = self.r.hgetall(key(name, "snap"))
