@@ -52,7 +52,36 @@ def haproxy_ingress() -> bool:
     keys = ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT")
     if env.get("CURRICULUM_HAPROXY_PORTS") or not any(k in env for k in keys):
         env.update({k: str(free_port()) for k in keys}, CURRICULUM_HAPROXY_PORTS="1")
+        # Replicas serving HTTP themselves take ports from a fixed range (30000+, gRPC 40000+) and bind with
+        # SO_REUSEPORT: a second stack on the machine then shares a port with the first, and the kernel spreads
+        # one stack's requests over both stacks' replicas (seen: an experiment just created "does not exist").
+        # A free block of our own per stack.
+        for proto in ("HTTP", "GRPC"):
+            base = free_port_block(PORT_BLOCK)
+            env[f"RAY_SERVE_DIRECT_INGRESS_MIN_{proto}_PORT"] = str(base)
+            env[f"RAY_SERVE_DIRECT_INGRESS_MAX_{proto}_PORT"] = str(base + PORT_BLOCK - 1)
     return True
+
+
+PORT_BLOCK = 32  # ingress replicas per stack, at most
+
+
+def free_port_block(n: int, low: int = 20000, high: int = 29000) -> int:
+    """The first port of `n` consecutive ones nobody listens on now (below Serve's fixed 30000+ and Linux's
+    ephemeral range)."""
+    import random
+    import socket
+
+    for _ in range(200):
+        base = random.randrange(low, high - n)
+        try:
+            for p in range(base, base + n):
+                with socket.socket() as sk:
+                    sk.bind(("0.0.0.0", p))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError(f"no {n} free consecutive ports in [{low}, {high})")
 
 
 def haproxy_binary() -> bool:

@@ -65,7 +65,7 @@ def listening_ports(pids: list[int]) -> set[int]:
     return ports
 
 
-@pytest.mark.parametrize("how", ["stop", "sigterm", "sigkill", "sigkill"])
+@pytest.mark.parametrize("how", ["stop", "sigterm", "sigkill"])
 def test_a_stack_leaves_no_process_and_no_port(tmp_path, how):
     before = set(reaper.stacks())
     port = free_port()
