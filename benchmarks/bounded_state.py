@@ -117,20 +117,25 @@ def main(argv: list[str] | None = None) -> dict:
         res[label] = run_tree(tree, args)
         print(label, json.dumps(res[label]), flush=True)
     res["load_avg_1m"] = os.getloadavg()[0]
-    print(f"\n{args.items:,} items, {args.groups:,} reported groups ({PER_RECORD} per record, a policy version every "
-          f"{GROUPS_PER_VERSION}), snapshots every {args.snapshot_every:,} records:\n")
+    table(res)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(res, indent=2))
+    print(f"\nwrote {args.out}")
+    return res
+
+
+def table(res: dict) -> None:
+    print(f"\n{res['items']:,} items, {res['groups']:,} reported groups ({PER_RECORD} per record, a policy version every "
+          f"{GROUPS_PER_VERSION}), snapshots every {res['snapshot_every_records']:,} records:\n")
     cols = [("snapshot_mb", "snapshot MB"), ("snapshot_s", "snapshot s"), ("restore_s", "restore s"),
             ("restored_owner_rss_mb", "restored owner RSS MB"), ("owner_rss_mb", "feeding owner RSS MB"),
             ("log_records_in_redis", "log records in Redis"), ("redis_used_mb", "Redis used MB"),
             ("feed_s", "feed s")]
     print("| | " + " | ".join(c for _, c in cols) + " |\n|---|" + "---:|" * len(cols))
-    for label in trees:
-        print(f"| {label} | " + " | ".join(f"{res[label][k]:,.1f}" if isinstance(res[label][k], float)
-                                           else f"{res[label][k]:,}" for k, _ in cols) + " |")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(res, indent=2))
-    print(f"\nwrote {args.out}")
-    return res
+    for label in ("before", "after"):
+        if label in res:
+            print(f"| {label} | " + " | ".join(f"{res[label][k]:,.1f}" if isinstance(res[label][k], float)
+                                               else f"{res[label][k]:,}" for k, _ in cols) + " |")
 
 
 if __name__ == "__main__":

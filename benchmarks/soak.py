@@ -61,10 +61,21 @@ def rss_mb(pids: list[int]) -> float:
     return total / 2**20
 
 
-def owner_pids() -> list[int]:
+def owner_pids(stack_id: str) -> list[int]:
+    """This stack's owner actors only (other stacks on a shared machine run owners too)."""
     import psutil
 
-    return [p.pid for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("ray::ExperimentOw")]
+    from deploy import reaper
+
+    ours = set(reaper.stacks().get(stack_id, [])) | set(reaper.descendants(reaper.marked(stack_id)))
+    out = []
+    for pid in ours:
+        try:
+            if psutil.Process(pid).name().startswith("ray::ExperimentOw"):
+                out.append(pid)
+        except psutil.Error:
+            pass
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -99,7 +110,8 @@ def main(argv: list[str] | None = None) -> dict:
         r = redis.Redis.from_url(stack.redis_url)
 
         def sample(tag: str) -> None:
-            samples.append({"t": time.time() - t0, "tag": tag, "owner_rss_mb": rss_mb(owner_pids()),
+            pids = owner_pids(stack.stack_id)
+            samples.append({"t": time.time() - t0, "tag": tag, "owner_rss_mb": rss_mb(pids), "owners": len(pids),
                             "redis_rss_mb": rss_mb([stack.redis.proc.pid]),
                             "redis_used_mb": r.info("memory")["used_memory"] / 2**20})
 
