@@ -3,29 +3,42 @@
 Every change is a *record* (a plain JSON-able dict) applied by `apply()`:
 
     {"op": "add_items", "items": [...]}
-    {"op": "lease",     "n": 64, "worker": "w", "lease_seconds": 300, "now": t, "batch_id": "b-000001"}
+    {"op": "lease",     "n": 64, "worker": "w", "lease_seconds": 300, "now": t, "batch_id": "b-000001",
+                        "lease_key": "run-7/step-12"}   (lease_key optional)
     {"op": "report",    "results": [...RewardEvent dicts...], "batch_id": "b-..", "now": t}
     {"op": "set_params", "params": {...}}
 
 The service appends each record to a durable log *before* applying it; folding the same records through
 a fresh `ExperimentState` (or a snapshot plus the log tail) reproduces the state exactly, including the
-strategy's RNG, which leases are live and which rollout ids were already applied. Time enters only through
+strategy's RNG, which leases are live, which lease keys map to which batch and which rollout ids were already
+applied. Time enters only through
 the recorded `now`, so lease expiry replays identically too. Validation happens before logging
 (`validate_report`), so a logged record always applies cleanly.
 """
 from __future__ import annotations
 
 import heapq
-from typing import Any, Iterable
+from typing import Annotated, Any, Iterable
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from curriculum.dedup import SeenIds
 from curriculum.events import EventBatch, RewardEvent
 from curriculum.items import Item, ItemPool, grow
 from curriculum.registry import make_strategy
 from curriculum.strategy import Strategy
+
+
+def _reward_range(v: tuple[float, float]) -> tuple[float, float]:
+    lo, hi = v
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"reward_range must be two finite numbers [low, high] with low < high, got {list(v)}")
+    return v
+
+
+#: [low, high] of the rewards workers report; strategies see them mapped onto [0, 1]
+RewardRange = Annotated[tuple[float, float], AfterValidator(_reward_range)]
 
 
 class ExperimentConfig(BaseModel):
@@ -35,15 +48,7 @@ class ExperimentConfig(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     group_size: int = 8
     seed: int = 0
-    reward_range: tuple[float, float] = (0.0, 1.0)
-
-    @field_validator("reward_range")
-    @classmethod
-    def _range(cls, v: tuple[float, float]) -> tuple[float, float]:
-        lo, hi = v
-        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-            raise ValueError(f"reward_range must be two finite numbers [low, high] with low < high, got {list(v)}")
-        return v
+    reward_range: RewardRange = (0.0, 1.0)
 
 
 class InvalidReport(ValueError):
@@ -70,6 +75,9 @@ class ExperimentState:
                                                 group_size=config.group_size)
         self.leased_until = np.zeros(self.pool.size, dtype=np.float64)  # 0 = not leased
         self._expiry: list[tuple[float, int]] = []  # heap of (until, item)
+        # idempotent leases: lease_key -> (until, the batch answered, as item indices); a key lives as long as its
+        # lease. Indices, not item dicts: snapshots stay small, and pool items never change once added.
+        self.keyed: dict[str, tuple[float, dict]] = {}
         self.seen = SeenIds()  # rollout ids of the last few policy versions (curriculum.dedup)
         self.batches = 0
         self.policy_version = 0
@@ -101,6 +109,14 @@ class ExperimentState:
             if self.leased_until[i] == until:  # still the live lease
                 self.leased_until[i] = 0.0
                 self.leases_expired += 1
+        if self.keyed:
+            for key in [k for k, (until, _) in self.keyed.items() if until <= now]:
+                del self.keyed[key]
+
+    def keyed_batch(self, key: str | None, now: float) -> dict | None:
+        """The batch already leased under `key`, while its lease lives (read-only: nothing to log)."""
+        hit = self.keyed.get(key) if key is not None else None
+        return self._batch(hit[1]) if hit is not None and hit[0] > now else None
 
     def leased_mask(self) -> np.ndarray:
         return self.leased_until > 0
@@ -108,23 +124,34 @@ class ExperimentState:
     def _lease(self, rec: dict) -> dict:
         now = float(rec["now"])
         self._expire(now)
+        key = rec.get("lease_key")
+        if key is not None and key in self.keyed:  # the owner answers hits without logging; replay stays exact
+            return self._batch(self.keyed[key][1])
         sel = self.strategy.select(int(rec["n"]), self.leased_mask())
         until = now + float(rec["lease_seconds"])
         self.leased_until[sel.indices] = until
         for i in sel.indices.tolist():
             heapq.heappush(self._expiry, (until, i))
         self.batches += 1
+        batch = {"batch_id": rec["batch_id"], "policy_version": self.policy_version, "idx": sel.indices.tolist(),
+                 "num_samples": [int(n) for n in sel.num_samples], "max_tokens": sel.max_tokens}
+        if key is not None:
+            self.keyed[key] = (until, batch)
+        return self._batch(batch)
+
+    def _batch(self, b: dict) -> dict:
+        """The API's batch shape from leased indices."""
         pool, items = self.pool, []
         cats, answers, meta = pool.categories, pool._answers, pool._metadata
-        for k, i in enumerate(sel.indices.tolist()):
+        for i, n in zip(b["idx"], b["num_samples"]):
             d = {"id": pool.ids[i], "prompt": pool.prompts[i], "category": cats[pool.category[i]],
-                 "answer": answers[i], "num_samples": int(sel.num_samples[k])}
+                 "answer": answers[i], "num_samples": n}
             if meta[i]:
                 d["metadata"] = meta[i]
-            if sel.max_tokens is not None:
-                d["max_tokens"] = sel.max_tokens
+            if b["max_tokens"] is not None:
+                d["max_tokens"] = b["max_tokens"]
             items.append(d)
-        return {"batch_id": rec["batch_id"], "policy_version": self.policy_version, "items": items}
+        return {"batch_id": b["batch_id"], "policy_version": b["policy_version"], "items": items}
 
     def validate_report(self, results: list[RewardEvent]) -> None:
         """Raise UnknownItems naming every unknown id, or InvalidReport naming the first reward outside
@@ -175,6 +202,7 @@ class ExperimentState:
             "strategy": self.strategy.state_dict(),
             "leased_until": self.leased_until.copy(),
             "seen": self.seen.state_dict(),
+            "keyed": {k: [until, batch] for k, (until, batch) in self.keyed.items()},
             "counters": {"batches": self.batches, "policy_version": self.policy_version,
                          "duplicates": self.duplicates, "leases_expired": self.leases_expired,
                          "applied": self.applied},
@@ -187,6 +215,7 @@ class ExperimentState:
         st.leased_until = np.array(d["leased_until"], dtype=np.float64)
         st._expiry = [(float(u), int(i)) for i, u in enumerate(st.leased_until) if u > 0]
         heapq.heapify(st._expiry)
+        st.keyed = {k: (float(until), batch) for k, (until, batch) in d.get("keyed", {}).items()}
         c = d["counters"]
         st.seen = SeenIds.from_state_dict(d["seen"], c["policy_version"])
         st.batches, st.policy_version, st.duplicates = c["batches"], c["policy_version"], c["duplicates"]
@@ -206,7 +235,8 @@ class ExperimentState:
         d = self.strategy.describe()
         d["policy_version"] = self.policy_version
         d["details"] = {**d["details"], "duplicates": self.duplicates, "leases_expired": self.leases_expired,
-                        "leased": int(self.leased_mask().sum()), "batches": self.batches}
+                        "leased": int(self.leased_mask().sum()), "batches": self.batches,
+                        "lease_keys": len(self.keyed)}
         return d
 
 

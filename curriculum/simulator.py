@@ -123,6 +123,57 @@ def _step(strat, student: SimulatedStudent, cfg: SimConfig, n: int, version: int
     return out
 
 
+class Tally:
+    """The accounting every simulated run shares (ours and peers'): rollouts paid, the noisy share, degenerate
+    groups, when the target was reached, and the accuracy curves."""
+
+    def __init__(self, cfg: SimConfig, student: SimulatedStudent) -> None:
+        self.cfg, self.student = cfg, student
+        self.rollouts = self.groups = self.degenerate = self.noisy = self.steps = 0
+        self.reached: int | None = None
+        self.until_target: tuple[int, int] | None = None  # (degenerate, groups) when the target was reached
+        self.curve_r: list[int] = []
+        self.curve_acc: list[float] = []
+        self.curve_per: list[list[float]] = []
+        self.t0 = time.perf_counter()
+
+    def pay(self, idx: np.ndarray, rewards: np.ndarray) -> np.ndarray:
+        """Count a step's groups (rewards nan-padded); returns their degenerate mask."""
+        count = (~np.isnan(rewards)).sum(axis=1)
+        degen = EventBatch(idx, rewards, np.zeros(len(idx), np.int64)).degenerate
+        self.rollouts += int(count.sum())
+        self.noisy += int(count[self.student.noisy[idx]].sum())
+        self.groups += len(idx)
+        self.degenerate += int(degen.sum())
+        return degen
+
+    def pay_extra(self, rollouts: int, noisy: int) -> None:
+        """Rollouts paid outside the training groups (e.g. a peer's evaluation episodes)."""
+        self.rollouts += rollouts
+        self.noisy += noisy
+
+    def end_step(self) -> None:
+        self.steps += 1
+        acc, per = self.student.accuracy()
+        if self.reached is None and acc >= self.cfg.target:
+            self.reached, self.until_target = self.rollouts, (self.degenerate, self.groups)
+        if self.steps % self.cfg.eval_every == 0 or self.rollouts >= self.cfg.budget:
+            self.curve_r.append(self.rollouts)
+            self.curve_acc.append(acc)
+            self.curve_per.append(per.tolist())
+
+    def result(self, strategy: str, seed: int) -> dict:
+        acc, per = self.student.accuracy()
+        d, g = self.until_target or (self.degenerate, self.groups)
+        return {"strategy": strategy, "seed": seed, "rollouts": self.rollouts, "steps": self.steps,
+                "final_accuracy": acc, "final_per_category": per.tolist(), "rollouts_to_target": self.reached,
+                "degenerate_ratio": self.degenerate / max(self.groups, 1),
+                "degenerate_to_target": d / max(g, 1),  # over the groups spent until the target was reached
+                "noisy_share": self.noisy / max(self.rollouts, 1),
+                "curve_rollouts": self.curve_r, "curve_accuracy": self.curve_acc,
+                "curve_per_category": self.curve_per, "wall_s": time.perf_counter() - self.t0}
+
+
 def run(strategy: str, params: dict[str, Any] | None = None, seed: int = 0, cfg: SimConfig | None = None) -> dict:
     """One simulated training run; returns curves and summary numbers."""
     cfg = cfg or SimConfig()
@@ -133,13 +184,10 @@ def run(strategy: str, params: dict[str, Any] | None = None, seed: int = 0, cfg:
     else:
         strat = make_strategy(strategy, pool, params, seed=seed, group_size=cfg.group_size)
     order_rng = np.random.default_rng(seed + 2)
-    rollouts = groups = degenerate = noisy = step = 0
-    reached = None
-    curve_r, curve_acc, curve_per = [], [], []
-    t0 = time.perf_counter()
-    while rollouts < cfg.budget:
+    tally = Tally(cfg, student)
+    while tally.rollouts < cfg.budget:
         n = cfg.batch * (cfg.oversample if strategy == BASELINE else 1)
-        reports = _step(strat, student, cfg, n, step, order_rng)
+        reports = _step(strat, student, cfg, n, tally.steps, order_rng)
         if not reports:
             break
         idx = np.concatenate([sel.indices for sel, _ in reports])
@@ -149,61 +197,49 @@ def run(strategy: str, params: dict[str, Any] | None = None, seed: int = 0, cfg:
         for _, r in reports:
             rewards[row: row + len(r), : r.shape[1]] = r
             row += len(r)
-        count = (~np.isnan(rewards)).sum(axis=1)
-        degen = EventBatch(idx, rewards, np.zeros(len(idx), np.int64)).degenerate
-        rollouts += int(count.sum())
-        noisy += int(count[student.noisy[idx]].sum())
-        groups += len(idx)
-        degenerate += int(degen.sum())
+        degen = tally.pay(idx, rewards)
         keep = np.arange(len(idx))
         if strategy == BASELINE:  # train on at most `batch` mixed groups; the rest were paid for and dropped
             keep = np.flatnonzero(~degen)[: cfg.batch]
         student.learn(idx[keep], rewards[keep])
-        step += 1
-        acc, per = student.accuracy()
-        if reached is None and acc >= cfg.target:
-            reached = rollouts
-        if step % cfg.eval_every == 0 or rollouts >= cfg.budget:
-            curve_r.append(rollouts)
-            curve_acc.append(acc)
-            curve_per.append(per.tolist())
-    acc, per = student.accuracy()
-    return {"strategy": strategy, "seed": seed, "rollouts": rollouts, "steps": step, "final_accuracy": acc,
-            "final_per_category": per.tolist(), "rollouts_to_target": reached,
-            "degenerate_ratio": degenerate / max(groups, 1), "noisy_share": noisy / max(rollouts, 1),
-            "curve_rollouts": curve_r, "curve_accuracy": curve_acc, "curve_per_category": curve_per,
-            "wall_s": time.perf_counter() - t0}
+        tally.end_step()
+    return tally.result(strategy, seed)
+
+
+def summarize(runs: list[dict], cfg: SimConfig) -> dict:
+    """Medians over seeds; a run that never reaches the target counts as the budget (`reached` says how many did)."""
+    to_t = [r["rollouts_to_target"] if r["rollouts_to_target"] is not None else cfg.budget for r in runs]
+    return {
+        "rollouts_to_target_median": float(np.median(to_t)),
+        "rollouts_to_target_iqr": [float(np.percentile(to_t, 25)), float(np.percentile(to_t, 75))],
+        "reached": sum(r["rollouts_to_target"] is not None for r in runs),
+        "final_accuracy_median": float(np.median([r["final_accuracy"] for r in runs])),
+        "degenerate_ratio_median": float(np.median([r["degenerate_ratio"] for r in runs])),
+        "degenerate_to_target_median": float(np.median([r.get("degenerate_to_target", r["degenerate_ratio"])
+                                                        for r in runs])),
+        "noisy_share_median": float(np.median([r["noisy_share"] for r in runs])),
+    }
 
 
 def compare(strategies: dict[str, dict] | list[str], seeds: int = 5, cfg: SimConfig | None = None,
             progress=None) -> dict:
-    """Every strategy over `seeds` seeds; medians of rollouts-to-target, final accuracy, degenerate ratio.
+    """Every strategy over `seeds` seeds, summarised (`summarize`), with speed-ups against `uniform`.
 
-    A run that never reaches the target counts as the budget (reported as `reached` k/seeds)."""
+    `strategies` maps a label to params, or to {"name": strategy, "params": {...}} for labelled variants
+    (e.g. two compositions); a list means default params."""
     cfg = cfg or SimConfig()
     if isinstance(strategies, list):
         strategies = {s: {} for s in strategies}
     runs: dict[str, list[dict]] = {}
-    for name, params in strategies.items():
-        runs[name] = []
+    for label, spec in strategies.items():
+        name, params = (spec["name"], spec.get("params", {})) if "name" in spec else (label, spec)
+        runs[label] = []
         for seed in range(seeds):
-            runs[name].append(run(name, params, seed, cfg))
+            runs[label].append(run(name, params, seed, cfg))
             if progress:
-                progress(name, seed)
-    summary = {}
-    base = None
-    for name, rs in runs.items():
-        to_t = [r["rollouts_to_target"] if r["rollouts_to_target"] is not None else cfg.budget for r in rs]
-        summary[name] = {
-            "rollouts_to_target_median": float(np.median(to_t)),
-            "rollouts_to_target_iqr": [float(np.percentile(to_t, 25)), float(np.percentile(to_t, 75))],
-            "reached": sum(r["rollouts_to_target"] is not None for r in rs),
-            "final_accuracy_median": float(np.median([r["final_accuracy"] for r in rs])),
-            "degenerate_ratio_median": float(np.median([r["degenerate_ratio"] for r in rs])),
-            "noisy_share_median": float(np.median([r["noisy_share"] for r in rs])),
-        }
-        if name == "uniform":
-            base = summary[name]["rollouts_to_target_median"]
+                progress(label, seed)
+    summary = {label: summarize(rs, cfg) for label, rs in runs.items()}
+    base = summary["uniform"]["rollouts_to_target_median"] if "uniform" in summary else None
     for s in summary.values():
         s["speedup_vs_uniform"] = (base / s["rollouts_to_target_median"]) if base else None
     return {"config": cfg.model_dump(), "seeds": seeds, "summary": summary, "runs": runs}

@@ -54,10 +54,10 @@ class TokenBudget(BaseModel):
     `length_shaped`)."""
 
     model_config = ConfigDict(extra="forbid")
-    b0: int = Field(1024, ge=1, description="initial budget B0 in tokens")
-    b_min: int = Field(128, ge=1, description="floor B_min in tokens")
-    gamma: float = Field(0.5, gt=0, le=1, description="decay factor per period")
-    period: int = Field(100, ge=1, description="steps T between decays")
+    b0: int = Field(256, ge=1, description="initial budget B0 in tokens (256 in the paper)")
+    b_min: int = Field(1, ge=1, description="floor B_min in tokens (the paper's max(1, ...))")
+    gamma: float = Field(0.7, gt=0, le=1, description="decay factor per period")
+    period: int = Field(100, ge=1, description="steps T (policy versions) between decays")
 
     @model_validator(mode="after")
     def _order(self) -> "TokenBudget":
@@ -308,13 +308,17 @@ class Strategy(ABC):
         if len(batch) == 0:
             return
         pv = batch.policy_version
+        lo, hi = int(pv.min()), int(pv.max())
+        if hi <= self.version:  # the common case with many workers: all of it belongs to the open step
+            self._add_to_step(batch)
+            return
         late = pv <= self.version
         if late.any():
             self._add_to_step(batch.subset(late))
-        for v in np.unique(pv[~late]).tolist():
+        for v in ([hi] if lo == hi else np.unique(pv[~late]).tolist()):
             self._close_step()
             self.version = int(v)
-            self._add_to_step(batch.subset(pv == v))
+            self._add_to_step(batch if lo == hi else batch.subset(pv == v))
 
     def _close_step(self) -> None:
         self._step, self._start, self._touched = None, {}, np.zeros(0, dtype=np.int64)

@@ -4,11 +4,12 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
 
@@ -26,6 +27,23 @@ def _client(url: str, token: Optional[str]):
 def _fail(e: Exception) -> None:
     console.print(f"[red]error:[/red] {e}")
     raise typer.Exit(1)
+
+
+def state_view(name: str, s: dict, events_per_s: float | None = None) -> Group:
+    """One experiment's state as a header and a table: arm weights, values, pass rates, events, and which arms
+    the noise guard judges "no progress"; the header has the degenerate share, the weight on no-progress arms
+    and (live view) events/s."""
+    noisy = set(s["details"].get("no_progress_arms", []))
+    noisy_share = sum(a["weight"] for a in s["arms"] if a["name"] in noisy)
+    rate = "" if events_per_s is None else f"  {events_per_s:.1f} events/s"
+    head = (f"[bold]{escape(name)}[/bold]: {s['strategy']['name']}  events {s['events']}  policy v{s['policy_version']}"
+            f"  degenerate {s['degenerate_ratio']:.1%}  on no-progress arms {noisy_share:.1%}{rate}")
+    t = Table("arm", "weight", "value", "pass rate", "items", "events", "no progress")
+    fmt = lambda x: "-" if x is None else f"{x:.3f}"  # noqa: E731
+    for a in s["arms"]:
+        t.add_row(escape(a["name"]), fmt(a["weight"]), fmt(a["value"]), fmt(a["pass_rate"]), str(a["items"]),
+                  str(a["events"]), "yes" if a["name"] in noisy else "")
+    return Group(head, t)
 
 
 def register(app: typer.Typer) -> None:
@@ -79,21 +97,31 @@ def register(app: typer.Typer) -> None:
         console.print(t)
 
     @app.command()
-    def state(name: str, url: str = URL, token: Optional[str] = TOKEN) -> None:
-        """The curriculum of one experiment: arm weights, values, pass rates."""
+    def state(name: str, url: str = URL, token: Optional[str] = TOKEN,
+              watch: bool = typer.Option(False, "--watch", "-w", help="a live table, refreshed until Ctrl-C"),
+              interval: float = typer.Option(2.0, min=0.1, help="seconds between refreshes with --watch")) -> None:
+        """The curriculum of one experiment: arm weights, values, pass rates (live with --watch)."""
         from services.errors import ServiceError
 
+        client = _client(url, token)
         try:
-            s = _client(url, token).state(name)
+            if not watch:
+                console.print(state_view(name, client.state(name)))
+                return
+            from rich.live import Live
+
+            prev = None
+            with Live(console=console, auto_refresh=False) as live:
+                while True:
+                    s, now = client.state(name), time.monotonic()
+                    rate = None if prev is None else (s["events"] - prev[0]) / max(now - prev[1], 1e-9)
+                    live.update(state_view(name, s, rate), refresh=True)
+                    prev = (s["events"], now)
+                    time.sleep(interval)
         except (ServiceError, OSError) as e:
             _fail(e)
-        console.print(f"[bold]{name}[/bold]: {s['strategy']['name']}  events {s['events']}  "
-                      f"policy v{s['policy_version']}  degenerate {s['degenerate_ratio']:.1%}")
-        t = Table("arm", "weight", "value", "pass rate", "items", "events")
-        fmt = lambda x: "-" if x is None else f"{x:.3f}"  # noqa: E731
-        for a in s["arms"]:
-            t.add_row(a["name"], fmt(a["weight"]), fmt(a["value"]), fmt(a["pass_rate"]), str(a["items"]), str(a["events"]))
-        console.print(t)
+        except KeyboardInterrupt:
+            pass
 
     @app.command()
     def strategies() -> None:

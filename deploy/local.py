@@ -49,7 +49,10 @@ def haproxy_ingress() -> bool:
     # A replica that serves HTTP itself drains >= 30 s before it stops, so that HAProxy on other nodes can take
     # it out of rotation; on one machine HAProxy learns at once, and Ctrl-C should not take half a minute.
     env.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "1")
-    keys = ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT")
+    # + the fallback proxy's ports (fixed 8500/9500, bound with SO_REUSEPORT: a second stack on the machine would
+    # share them, and HAProxy's fallback requests would reach the other stack's app)
+    keys = ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT", "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT",
+            "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT")
     if env.get("CURRICULUM_HAPROXY_PORTS") or not any(k in env for k in keys):
         env.update({k: str(free_port()) for k in keys}, CURRICULUM_HAPROXY_PORTS="1")
         # Replicas serving HTTP themselves take ports from a fixed range (30000+, gRPC 40000+) and bind with

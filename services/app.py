@@ -118,6 +118,10 @@ ARM_WEIGHT = Gauge("curriculum_arm_weight", "probability that the next selection
 STATE_EVENTS = Gauge("curriculum_experiment_events", "events applied by the owner", ["experiment"], registry=REGISTRY)
 STATE_DUPLICATES = Gauge("curriculum_experiment_duplicates", "duplicate results ignored by the owner", ["experiment"],
                          registry=REGISTRY)
+DEGENERATE = Gauge("curriculum_degenerate_ratio", "share of reported groups whose rewards were all equal",
+                   ["experiment"], registry=REGISTRY)
+ARM_PASS = Gauge("curriculum_arm_pass_rate", "observed mean reward of the arm's recent events (0..1)",
+                 ["experiment", "arm"], registry=REGISTRY)
 
 
 def core() -> Controller:
@@ -257,8 +261,11 @@ async def metrics():
             EXPIRED.labels(name).set(m["leases_expired"])
             STATE_EVENTS.labels(name).set(m["events"])
             STATE_DUPLICATES.labels(name).set(m["duplicates"])
+            DEGENERATE.labels(name).set(m["degenerate_ratio"])
             for arm, w in m["arms"].items():
                 ARM_WEIGHT.labels(name, arm).set(w)
+            for arm, p in m.get("pass_rates", {}).items():
+                ARM_PASS.labels(name, arm).set(p)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -317,7 +324,7 @@ async def lease_batch(name: str, req: LeaseRequest):
     if req.report is not None:
         report = {"batch_id": req.report.batch_id,
                   "results": Controller.fill_rollout_ids([r.model_dump(mode="json") for r in req.report.results])}
-    out = await core().acall(name, "lease", req.size, req.worker, req.lease_seconds, report)
+    out = await core().acall(name, "lease", req.size, req.worker, req.lease_seconds, report, req.lease_key)
     LEASED.labels(name).inc(len(out["items"]))
     if report is not None:
         EVENTS.labels(name).inc(out["reported"]["accepted"])

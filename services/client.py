@@ -7,6 +7,7 @@ so a retried report can never be applied twice.
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any, Iterable
 
 import httpx
@@ -20,10 +21,14 @@ def _items(items: Iterable[Any]) -> list[dict]:
     return [i if isinstance(i, dict) else i.model_dump(mode="json", exclude_defaults=True) for i in items]
 
 
-def _results(results: Iterable[Any]) -> list[dict]:
-    from services.controller import Controller
+def fill_rollout_ids(results: list[dict]) -> list[dict]:
+    """Give every result an idempotency key before the first attempt, so retries cannot double-apply."""
+    return [r if r.get("rollout_id") else {**r, "rollout_id": uuid.uuid4().hex} for r in results]
 
-    return Controller.fill_rollout_ids([r if isinstance(r, dict) else r.model_dump(mode="json") for r in results])
+
+def _results(results: Iterable[Any]) -> list[dict]:
+    # no import of services.controller (Ray) here: trainers outside the cluster use this client without Ray
+    return fill_rollout_ids([r if isinstance(r, dict) else r.model_dump(mode="json") for r in results])
 
 
 class CurriculumClient:
@@ -96,15 +101,18 @@ class CurriculumClient:
     def patch_strategy(self, name: str, params: dict) -> dict:
         return self._req("PATCH", f"/v1/experiments/{name}/strategy", {"params": params})
 
-    def lease(self, name: str, size: int, worker: str = "client", lease_seconds: float = 300.0) -> dict:
-        return self._req("POST", f"/v1/experiments/{name}/batches",
-                         {"size": size, "worker": worker, "lease_seconds": lease_seconds})
+    def lease(self, name: str, size: int, worker: str = "client", lease_seconds: float = 300.0,
+              lease_key: str | None = None) -> dict:
+        """Lease a batch. With `lease_key`, the same key answers the same batch while its lease lives."""
+        return self.next_batch(name, size, worker=worker, lease_seconds=lease_seconds, lease_key=lease_key)
 
     def next_batch(self, name: str, size: int, results=None, batch_id: str | None = None, worker: str = "client",
-                   lease_seconds: float = 300.0) -> dict:
+                   lease_seconds: float = 300.0, lease_key: str | None = None) -> dict:
         """Report the previous batch's `results` (if any) and lease the next batch in ONE round trip.
         The answer carries `reported` ({"accepted", "duplicates"}) when results were sent."""
         body: dict[str, Any] = {"size": size, "worker": worker, "lease_seconds": lease_seconds}
+        if lease_key is not None:
+            body["lease_key"] = lease_key
         if results:
             body["report"] = {"batch_id": batch_id, "results": _results(results)}
         return self._req("POST", f"/v1/experiments/{name}/batches", body)
@@ -160,13 +168,24 @@ class InClusterClient:
     def patch_strategy(self, name: str, params: dict) -> dict:
         return self.core.call(name, "set_params", params)
 
-    def lease(self, name: str, size: int, worker: str = "client", lease_seconds: float = 300.0) -> dict:
-        return self.core.call(name, "lease", size, worker, lease_seconds)
+    def lease(self, name: str, size: int, worker: str = "client", lease_seconds: float = 300.0,
+              lease_key: str | None = None) -> dict:
+        return self.next_batch(name, size, worker=worker, lease_seconds=lease_seconds, lease_key=lease_key)
 
     def next_batch(self, name: str, size: int, results=None, batch_id: str | None = None, worker: str = "client",
-                   lease_seconds: float = 300.0) -> dict:
+                   lease_seconds: float = 300.0, lease_key: str | None = None) -> dict:
+        from pydantic import ValidationError
+
+        from curriculum.registry import format_validation_error
+        from services.schemas import LeaseRequest
+
+        try:  # the same bounds as the REST edge, with the same field-named 422
+            LeaseRequest(size=size, worker=worker, lease_seconds=lease_seconds, lease_key=lease_key)
+        except ValidationError as e:
+            msg = "; ".join(f"{loc}: {m}" for loc, m in format_validation_error(e, ""))
+            raise ServiceError(422, "validation_error", msg) from None
         report = {"batch_id": batch_id, "results": _results(results)} if results else None
-        return self.core.call(name, "lease", size, worker, lease_seconds, report)
+        return self.core.call(name, "lease", size, worker, lease_seconds, report, lease_key)
 
     def report(self, name: str, results, batch_id: str | None = None) -> dict:
         # the owner validates every result (field-named 422) before anything is logged

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from typing import Any
 
 import ray
@@ -16,6 +15,7 @@ from pydantic import ValidationError
 
 from curriculum.items import Item
 from curriculum.registry import InvalidParams, describe_strategies, validate_params
+from services.client import fill_rollout_ids
 from services.errors import ServiceError, not_found
 from services.owner import NAMESPACE, ExperimentOwner, owner_name
 from services.schemas import CreateExperiment
@@ -126,10 +126,7 @@ class Controller:
         self._owners.pop(name, None)
         self.store.delete(name)
 
-    @staticmethod
-    def fill_rollout_ids(results: list[dict]) -> list[dict]:
-        """Give every result an idempotency key before the first attempt, so retries cannot double-apply."""
-        return [r if r.get("rollout_id") else {**r, "rollout_id": uuid.uuid4().hex} for r in results]
+    fill_rollout_ids = staticmethod(fill_rollout_ids)
 
     @staticmethod
     def strategies() -> list[dict]:

@@ -122,17 +122,24 @@ class ExperimentOwner:
         return self.state.describe()
 
     @guarded
-    def lease(self, size: int, worker: str, lease_seconds: float, report: dict | None = None) -> dict:
+    def lease(self, size: int, worker: str, lease_seconds: float, report: dict | None = None,
+              lease_key: str | None = None) -> dict:
         """Lease a batch; with `report` ({"results", "batch_id"}), first apply those results (one round trip
-        per rollout loop). All-or-nothing: a bad report rejects the whole call before anything is logged."""
+        per rollout loop). All-or-nothing: a bad report rejects the whole call before anything is logged.
+        With `lease_key`, a live lease under that key is answered again as it was (nothing is logged)."""
         ack = None
         if report is not None:
             ack = self.report(report["results"], report.get("batch_id"))
             if "__error__" in ack:
                 return ack
-        rec = {"op": "lease", "n": size, "worker": worker, "lease_seconds": lease_seconds, "now": time.time(),
-               "batch_id": f"b-{self.state.batches + 1:06d}"}
-        out = self._write(rec)
+        now = time.time()
+        out = self.state.keyed_batch(lease_key, now)
+        if out is None:
+            rec = {"op": "lease", "n": size, "worker": worker, "lease_seconds": lease_seconds, "now": now,
+                   "batch_id": f"b-{self.state.batches + 1:06d}"}
+            if lease_key is not None:
+                rec["lease_key"] = lease_key
+            out = self._write(rec)
         return out if ack is None else {**out, "reported": ack}
 
     @guarded
@@ -170,7 +177,9 @@ class ExperimentOwner:
         d = self.state.describe()
         return {"events": d["events"], "duplicates": self.state.duplicates,
                 "leases_expired": self.state.leases_expired, "degenerate_ratio": d["degenerate_ratio"],
-                "arms": {a["name"]: a["weight"] for a in d["arms"]}, "restored": self.restored}
+                "arms": {a["name"]: a["weight"] for a in d["arms"]},
+                "pass_rates": {a["name"]: a["pass_rate"] for a in d["arms"] if a["pass_rate"] is not None},
+                "restored": self.restored}
 
     def ping(self) -> str:
         return self.name

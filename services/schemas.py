@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import copy
-import math
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from curriculum.events import RewardEvent
+from curriculum.experiment import RewardRange
 from curriculum.items import Item
 from curriculum.registry import DEFAULT_STRATEGY
 
@@ -29,16 +29,8 @@ class CreateExperiment(BaseModel):
     seed: int = Field(0, ge=0, le=2**32 - 1, description="seed of the strategy's RNG")
     items: list[Item] | None = Field(None, description="the item pool (exclusive with source)")
     source: dict[str, Any] | None = Field(None, description="a task source generating the pool (exclusive with items)")
-    reward_range: tuple[float, float] = Field((0.0, 1.0), description="[low, high] of the rewards workers report; "
-                                              "strategies see them mapped onto [0, 1]")
-
-    @field_validator("reward_range")
-    @classmethod
-    def _range(cls, v: tuple[float, float]) -> tuple[float, float]:
-        lo, hi = v
-        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-            raise ValueError(f"must be two finite numbers [low, high] with low < high, got {list(v)}")
-        return v
+    reward_range: RewardRange = Field((0.0, 1.0), description="[low, high] of the rewards workers report; "
+                                      "strategies see them mapped onto [0, 1]")
 
     @model_validator(mode="after")
     def _one_pool(self) -> "CreateExperiment":
@@ -70,6 +62,9 @@ class LeaseRequest(BaseModel):
     lease_seconds: float = Field(300.0, gt=0, le=7 * 86400, description="seconds until an unreported item is eligible again")
     report: ReportRequest | None = Field(None, description="optional: results to report first, in the same call "
                                          "(one round trip per rollout loop; all-or-nothing)")
+    lease_key: str | None = Field(None, min_length=1, max_length=256,
+                                  description="idempotency key: while that lease lives, the same key returns the same "
+                                  "batch instead of leasing more (every rank asks for 'the batch of step N')")
 
 
 class StrategyRef(BaseModel):

@@ -15,6 +15,7 @@ import uuid
 from pydantic import BaseModel, ConfigDict, Field
 
 from workers.grpo import Group
+from workers.verifiers import length_shaped
 
 
 class RolloutConfig(BaseModel):
@@ -26,6 +27,8 @@ class RolloutConfig(BaseModel):
     batch_size: int = Field(32, ge=1, description="items leased per batch")
     temperature: float = Field(1.0, ge=0, description="sampling temperature")
     max_tokens: int = Field(8, ge=1, description="generation budget when the strategy sets none")
+    length_weight: float = Field(0.0, ge=0, le=1, description="0: a lease's max_tokens is a hard cap; > 0: generate "
+                                 "up to twice it and grade length with that weight (verifiers.length_shaped)")
     lease_seconds: float = Field(120.0, gt=0, description="lease length for items handed to this worker")
     queue_budget: int = Field(256, ge=1, description="pause while the rollout queue holds this many groups")
     max_staleness: int = Field(4, ge=0, description="policy versions a queued group may lag behind")
@@ -77,8 +80,9 @@ class RolloutWorker:
             return 0
         t = time.perf_counter()
         try:
+            cap = max(it.get("max_tokens") or c.max_tokens for it in items)
             gens = self.backend.generate([it["prompt"] for it in items], [it["num_samples"] for it in items],
-                                         max(it.get("max_tokens") or c.max_tokens for it in items), c.temperature,
+                                         2 * cap if c.length_weight > 0 else cap, c.temperature,
                                          seed=c.seed + s["batches"])
         except Exception as e:  # e.g. a prompt longer than the engine's context: the batch's leases expire and
             s["generation_errors"] += 1  # its items go back to the pool; the worker lives on and says why
@@ -91,6 +95,9 @@ class RolloutWorker:
         results, groups = [], []
         for it, comps in zip(items, gens):
             rewards = [self.verifier.score(it, x.text) for x in comps]
+            if c.length_weight > 0:
+                rewards = [length_shaped(r, len(x.token_ids), it.get("max_tokens"), c.length_weight)
+                           for r, x in zip(rewards, comps)]
             rid = uuid.uuid4().hex
             results.append({"item_id": it["id"], "rewards": rewards, "policy_version": version, "rollout_id": rid,
                             "signals": {"tokens": float(sum(len(x.token_ids) for x in comps))}})

@@ -7,6 +7,9 @@
 * plug-ins: `register("name", fn)` or a dotted path "package.module:function" as the verifier name.
 
 A verifier that throws scores 0 and is counted (`Verifier.errors`); it never crashes the rollout worker.
+
+`length_shaped` grades length against the lease's token budget (Train-Long-Think-Short) instead of cutting
+the completion at it; the rollout worker applies it when `RolloutConfig.length_weight` > 0.
 """
 from __future__ import annotations
 
@@ -24,6 +27,22 @@ _REGISTRY: dict[str, ScoreFn] = {}
 def register(name: str, fn: ScoreFn) -> ScoreFn:
     _REGISTRY[name] = fn
     return fn
+
+
+def length_shaped(score: float, n_tokens: int, budget: int | None, weight: float = 0.5) -> float:
+    """Correctness with a length-efficiency term (Train-Long-Think-Short, Hammoud et al. 2025):
+
+        r = score * ((1 - w) + w * l(n, B)),   l = 1 for n <= B,  1 - (n - B) / B for B < n < 2B,  0 beyond
+
+    B is the lease's budget B(t) = max(B_min, B0 gamma^floor(t/T)) (B0 = 256 in the paper). The paper combines
+    correctness, a length-efficiency term and a format term; its exact weights were not available to us
+    offline, so this is our reading of it: the length share is earned only by a correct answer (a short wrong
+    answer gets nothing), and an answer over budget is graded — it loses the length share gradually — rather
+    than zeroed by a hard cut. No budget (None) leaves the score as it is."""
+    if budget is None or budget <= 0:
+        return score
+    ell = 1.0 if n_tokens <= budget else max(0.0, 1.0 - (n_tokens - budget) / budget)
+    return score * ((1.0 - weight) + weight * ell)
 
 
 def extract_answer(text: str) -> str:

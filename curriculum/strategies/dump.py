@@ -8,7 +8,10 @@ in total and n_j of arm j:
     UCB_j = mu_j + c * sqrt(2 ln(N + 1) / (n_j + 1))
     p     = softmax(UCB / T)
 
-Defaults W = 300, c = 1.0, T = 0.1 (the paper's code). Items inside an arm are drawn uniformly.
+Defaults W = 300, c = 1.0, T = 0.1 (the paper's code). Items inside an arm are drawn uniformly. A step's
+responses enter the window in a canonical order (so K reports of one policy version equal one); late results
+join the open step. The noise guard (NoiseGuard; our addition) caps arms whose |advantage| stays high while
+their pass rates do not move.
 """
 from __future__ import annotations
 

@@ -12,6 +12,9 @@ Item response theory links the policy's ability theta to item difficulty b_i (2P
       g = a sum_k (s_k - n_k P_k),   h = -a^2 sum_k n_k P_k (1 - P_k),   theta <- theta - g / h
 * Selection (DDS-MAE): the items with difficulty at or below theta, closest to theta first; if too few,
   the easiest of the rest.
+
+Calibration uses the ability at the step's start, the ability is re-estimated once per step (policy
+version); late results join the open step.
 """
 from __future__ import annotations
 

@@ -1,16 +1,22 @@
-"""progress: learning progress (Matiisen et al. 2017, "Teacher-Student Curriculum Learning"; the learning
-progress curriculum of Syllabus).
+"""progress: learning progress (Matiisen et al. 2017, "Teacher-Student Curriculum Learning").
 
 Each arm keeps two exponential moving averages of its success (group mean reward), a fast and a slow one,
-updated once per step with the arm's mean success in that step:
+updated once per step (policy version) with the arm's mean success in that step:
 
     fast_a <- fast_a + beta_fast (s_a - fast_a)        slow_a <- slow_a + beta_slow (s_a - slow_a)
     LP_a   = |fast_a - slow_a|
     p_a    = (1 - eps) LP_a / sum LP + eps / K
 
 An arm whose success is changing (up: being learnt; down: being forgotten) is drawn more; eps keeps every arm
-alive. Unseen arms get the largest LP so each is tried early. Defaults beta_fast = 0.1, beta_slow = 0.02 (a
-5x ratio, as in Syllabus' defaults), eps = 0.1.
+alive. Unseen arms get the largest LP so each is tried early. Defaults beta_fast = 0.1, beta_slow = 0.02,
+eps = 0.1 (ours; TSCL's "window" variant in spirit). Late results join the open step.
+
+Syllabus' `LearningProgressCurriculum` (after Kanitscheider et al. 2021) differs, and the strategy benchmark
+runs it as a peer: its slow average is an EMA of the *fast* one (one rate, ema_alpha = 0.1, for both), both
+are passed through a reweighting p -> p (1 - p_theta) / (p + p_theta (1 - 2p)) with p_theta = 0.1, and the
+sampling distribution z-scores the arms' LP, applies a sigmoid and normalises, with no eps (arms with zero
+LP get zero weight once any arm has LP > 0). Ours keeps the simpler TSCL form: two independent EMAs and eps
+exploration; it is not a variance-chaser, so it has no noise guard.
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """schedule: fixed easy -> hard orders.
 
 Items are ranked by prior difficulty (item.difficulty; missing values rank by the category's position in the
-pool, then by index). At step t (observe() calls) the selection is uniform over the easiest fraction c(t):
+pool, then by index). At step t (policy versions seen; late results change nothing) the selection is uniform
+over the easiest fraction c(t):
 
 * `linear` competence (Platanios et al. 2019, "Competence-based Curriculum Learning for NMT"):
       c(t) = min(1, t (1 - c0) / T + c0)

@@ -1,17 +1,18 @@
 """sec: Self-Evolving Curriculum (Chen et al. 2025, "Self-Evolving Curriculum for LLM Reasoning").
 
-Arms are categories. After each step (one observe() call) every arm a that had groups in the step gets the
-reward r_a = mean |advantage| of its groups — a proxy for how much a policy-gradient step on that arm changes
-the policy — and a TD(0) update
+Arms are categories. After each step (one policy version, however many reports it arrives in) every arm a
+that had groups in the step gets the reward r_a = mean |advantage| of its groups — a proxy for how much a
+policy-gradient step on that arm changes the policy — and a TD(0) update
 
     Q_a <- (1 - alpha) Q_a + alpha r_a
 
 The next batch draws arms from softmax(Q / tau). Defaults alpha = 0.5, tau = 1.0 (the paper's recipes).
 
-`decay_unsampled`: the reference code also applies Q_a <- (1 - alpha) Q_a to arms absent from the step, so an
-arm that stops being drawn drifts back toward 0 and gets re-explored. Off by default here: with several rollout
-workers reporting batches of their own, "absent from this report" does not mean "not sampled this step", and
-decaying on every report would punish arms for the reporting pattern rather than for what they teach.
+`decay_unsampled` (on, as in the reference code): arms absent from the step get Q_a <- (1 - alpha) Q_a, so an
+arm that stops being drawn drifts back toward 0 and gets re-explored. It is safe with many rollout workers
+because a step is a policy version: "absent" means absent from everything the step's reports brought, not
+from one worker's report. Late results join the open step. The noise guard (NoiseGuard, on by default; our
+addition) caps arms whose |advantage| is high but whose pass rates do not move.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from curriculum.strategy import GuardedParams, Strategy, softmax
 class SECParams(GuardedParams):
     alpha: float = Field(0.5, gt=0, le=1, description="TD(0) learning rate")
     tau: float = Field(1.0, gt=0, description="softmax temperature over Q")
-    decay_unsampled: bool = Field(False, description="decay Q of arms absent from a step toward 0")
+    decay_unsampled: bool = Field(True, description="decay Q of arms absent from a step toward 0 (reference code)")
 
 
 @register

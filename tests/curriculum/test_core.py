@@ -62,3 +62,29 @@ def test_codec_round_trip_without_pickle():
     out = codec.decode(codec.encode(state))
     assert out["a"].dtype == np.int32 and out["a"].tolist() == [0, 1, 2, 3, 4]
     assert out["b"]["c"] == [1, 2.5, None, "s"] and out["b"][3].shape == (2, 2) and out["d"] is True
+
+
+def test_reward_range_maps_onto_unit_interval_and_rejects_outside():
+    from curriculum.experiment import ExperimentConfig, ExperimentState, InvalidReport
+
+    items = [{"id": f"q{i}", "prompt": "p", "category": "a"} for i in range(4)]
+    st = ExperimentState(ExperimentConfig(name="e", strategy="filter", reward_range=(-1, 1)), items)
+    st.apply({"op": "report", "now": 0.0, "results": [
+        {"item_id": "q0", "rewards": [1, -1, -1, -1], "policy_version": 0},  # one right in four -> 0.25
+        {"item_id": "q1", "rewards": [-1, -1], "policy_version": 0}]})  # all wrong -> 0, not -1
+    assert st.strategy.p_est[:2].tolist() == [0.25, 0.0]
+    assert st.strategy.pass_rate()[:2].tolist() == [0.25, 0.0]
+    with pytest.raises(InvalidReport, match=r"results\[1\]\.rewards\[0\]: 1\.5 is outside"):
+        st.validate_report([RewardEvent(item_id="q2", rewards=[0]), RewardEvent(item_id="q3", rewards=[1.5])])
+    with pytest.raises(ValidationError, match="low < high"):
+        ExperimentConfig(name="e", strategy="uniform", reward_range=(1, -1))
+
+
+def test_a_result_without_policy_version_counts_as_the_current_one():
+    from curriculum.experiment import ExperimentConfig, ExperimentState
+
+    items = [{"id": f"q{i}", "prompt": "p", "category": "a"} for i in range(3)]
+    st = ExperimentState(ExperimentConfig(name="e", strategy="sec"), items)
+    st.apply({"op": "report", "now": 0.0, "results": [{"item_id": "q0", "rewards": [1, 0], "policy_version": 4}]})
+    st.apply({"op": "report", "now": 0.0, "results": [{"item_id": "q1", "rewards": [1, 0]}]})
+    assert st.policy_version == 4 and st.strategy.steps == 1 and st.strategy.version == 4

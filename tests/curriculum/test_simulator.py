@@ -59,3 +59,35 @@ def test_noise_guard_keeps_variance_chasers_off_the_noisy_category(name):
     on = [run(name, {}, seed, cfg)["noisy_share"] for seed in range(2)]
     assert min(off) > 1.5 / 7, off
     assert max(on) < 0.10, on
+
+
+def test_default_strategy_meets_its_aims_on_the_student_with_a_noisy_category():
+    """The service's default (DEFAULT_STRATEGY) against uniform, 5 seeds, on the default simulated student:
+    at least 2.5x fewer rollouts to the target (the README quotes the measured ratio) and at most 5% of its
+    rollouts on the noisy category."""
+    from curriculum.registry import DEFAULT_STRATEGY
+
+    res = compare({"uniform": {}, "default": DEFAULT_STRATEGY}, seeds=5, cfg=SimConfig())["summary"]
+    d, u = res["default"], res["uniform"]
+    assert d["reached"] == 5
+    assert u["rollouts_to_target_median"] / d["rollouts_to_target_median"] >= 2.5, (d, u)
+    assert d["noisy_share_median"] <= 0.05, d
+    assert d["degenerate_to_target_median"] < u["degenerate_to_target_median"], (d, u)
+
+
+def test_strategy_benchmark_writes_its_table(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "strategies.py"
+    spec = importlib.util.spec_from_file_location("strategies_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.SYLLABUS_PY = tmp_path / "no-venv"  # the peer rows have their own test (tests/peers)
+    out = tmp_path / "s"
+    res = bench.main(["--seeds", "2", "--budget", "4000", "--strategies", "uniform", "sec", "rollout_filter",
+                      "--out", str(out)])
+    assert set(res["variants"]) == {"noisy", "workers4", "clean", "paper"}
+    assert set(res["variants"]["paper"]) == {"sec"}  # only strategies with a noise guard have a paper-rule row
+    text = out.with_suffix(".md").read_text()
+    assert "4 workers" in text and "| sec |" in text and out.with_suffix(".png").exists()

@@ -5,7 +5,8 @@ import pytest
 
 import deploy.local as local
 
-PORTS = ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT")
+PORTS = ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT", "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT",
+         "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT")
 RANGES = tuple(f"RAY_SERVE_DIRECT_INGRESS_{m}_{p}_PORT" for p in ("HTTP", "GRPC") for m in ("MIN", "MAX"))
 KEYS = ("RAY_SERVE_ENABLE_HA_PROXY", "CURRICULUM_HAPROXY_PORTS", "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S",
         *PORTS, *RANGES)
@@ -25,7 +26,7 @@ def test_on_when_the_binary_is_installed(env):
     assert local.haproxy_ingress() and env["RAY_SERVE_ENABLE_HA_PROXY"] == "1"
     assert env["RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S"] == "1"  # a local stop takes seconds, not 30+
     first = [env[k] for k in PORTS]
-    assert len(set(first)) == 2 and "9101" not in first and "8404" not in first  # not Serve's fixed defaults
+    assert len(set(first)) == 4 and not {"9101", "8404", "8500", "9500"} & set(first)  # not Serve's fixed defaults
     # replicas' direct-ingress ports: a free block per stack, not Serve's fixed 30000+ that another stack on
     # the machine would share (SO_REUSEPORT) and answer for
     lo, hi = int(env["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"]), int(env["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"])
@@ -43,7 +44,7 @@ def test_the_users_choice_wins(env, monkeypatch):
     monkeypatch.setenv("RAY_SERVE_ENABLE_HA_PROXY", "1")
     monkeypatch.setenv("RAY_SERVE_HAPROXY_METRICS_PORT", "9200")
     assert local.haproxy_ingress()
-    assert env["RAY_SERVE_HAPROXY_METRICS_PORT"] == "9200" and "RAY_SERVE_HAPROXY_STATS_PORT" not in env
+    assert env["RAY_SERVE_HAPROXY_METRICS_PORT"] == "9200" and not any(k in env for k in PORTS[1:])
 
 
 def test_off_without_a_binary(env, monkeypatch):

@@ -1,3 +1,5 @@
+import pytest
+
 from workers import verifiers
 from workers.verifiers import Verifier, extract_answer
 
@@ -36,3 +38,21 @@ def _boom(item, text):
 
 def _out_of_range(item, text):
     return 3.0
+
+
+def test_length_shaped_reward_grades_length_against_the_budget():
+    from workers.verifiers import length_shaped
+
+    assert length_shaped(1.0, 100, 256) == 1.0  # correct and within budget
+    assert length_shaped(1.0, 320, 256) == pytest.approx(0.5 + 0.5 * (1 - 64 / 256))  # 25% over: 0.875
+    assert length_shaped(1.0, 600, 256) == pytest.approx(0.5)  # over 2B: correctness share only
+    assert length_shaped(0.0, 10, 256) == 0.0  # a short wrong answer earns nothing
+    assert length_shaped(1.0, 512, 256, weight=0.2) == pytest.approx(0.8)
+    assert length_shaped(0.7, 999, None) == 0.7  # no budget: unchanged
+
+
+def test_token_budget_defaults_follow_the_paper():
+    from curriculum import TokenBudget
+
+    b = TokenBudget()
+    assert (b.b0, b.gamma) == (256, 0.7) and b.at(0) == 256 and b.at(100) == 179 and b.at(10**6) == 1
