@@ -74,7 +74,7 @@ def table(result: dict) -> str:
              f"{cfg['group_size']} rollouts, target accuracy {cfg['target']} (mean over the learnable levels), budget "
              f"{cfg['budget']:,} rollouts, {seeds} seeds; medians (IQR). A run that never reaches the target counts "
              "as the budget. ★ = the service's default.", "",
-             "| strategy | noisy: rollouts to target | reached | vs uniform | on noisy category | degenerate | "
+             "| strategy | noisy: rollouts to target | reached | vs uniform | on noisy category | degenerate: run / to target | "
              "4 workers: rollouts | 4w / 1w | clean: rollouts | vs uniform | paper rule (no guard), noisy: rollouts "
              "| on noisy category |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -85,7 +85,8 @@ def table(result: dict) -> str:
         star = " ★" if result["default"] == label else ""
         cells = [f"{label}{star}", f"{s['rollouts_to_target_median']:,.0f} ({lo:,.0f}–{hi:,.0f})",
                  f"{s['reached']}/{seeds}", f"{base['noisy'] / s['rollouts_to_target_median']:.2f}x",
-                 f"{s['noisy_share_median']:.1%}", f"{s['degenerate_ratio_median']:.3f}"]
+                 f"{s['noisy_share_median']:.1%}",
+                 f"{s['degenerate_ratio_median']:.2f} / {s.get('degenerate_to_target_median', float('nan')):.2f}"]
         cells += [f"{w4['rollouts_to_target_median']:,.0f}",
                   f"{w4['rollouts_to_target_median'] / s['rollouts_to_target_median']:.2f}"] if w4 else ["–", "–"]
         cells += [f"{cl['rollouts_to_target_median']:,.0f}",
@@ -120,13 +121,28 @@ def plot(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def render(out: Path) -> None:
+    """Write the table and plot again from a result JSON (e.g. after the default changed)."""
+    result = json.loads(out.with_suffix(".json").read_text())
+    result["default"] = next((k for k, spec in ROWS.items() if is_default(spec) and k in result["variants"]["noisy"]),
+                             None)
+    out.with_suffix(".json").write_text(json.dumps(result))
+    out.with_suffix(".md").write_text(table(result) + "\n")
+    plot(result, out.with_suffix(".png"))
+    print(table(result))
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--budget", type=int, default=SimConfig().budget)
     ap.add_argument("--strategies", nargs="+", default=None, help=f"row labels (default: all of {', '.join(ROWS)})")
     ap.add_argument("--out", default=str(RESULTS / "strategies"))
+    ap.add_argument("--render", action="store_true", help="only redraw the table and plot from --out's JSON")
     args = ap.parse_args(argv)
+    if args.render:
+        render(Path(args.out))
+        return {}
     rows = {k: ROWS[k] for k in (args.strategies or ROWS)}
     if "uniform" not in rows:
         rows = {"uniform": ROWS["uniform"], **rows}

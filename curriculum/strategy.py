@@ -402,24 +402,22 @@ class Strategy(ABC):
 
     def _guard_fold(self, cat: np.ndarray, batch: EventBatch, before: np.ndarray) -> None:
         """Add the step's paired differences and mixed flags to each arm's discounted sums (NoiseGuard).
-        `before` holds each group's item mean at its previous visit (nan: first visit)."""
+        `before` holds each group's item mean at its previous visit (nan: first visit). Rows are aged in
+        their (canonical) order within each arm: the newest has age 0."""
         guard = getattr(self.params, "noise_guard", None) or NoiseGuard()
         lam = 1.0 - 1.0 / guard.horizon
         d = batch.mean - before
-        paired, mixed = ~np.isnan(d), (~batch.degenerate).astype(np.float64)
-        for a in np.unique(cat).tolist():
-            rows = cat == a
-            w = lam ** np.arange(int(rows.sum()) - 1, -1, -1)  # the newest row has age 0
-            self.mix_s[a] = lam ** len(w) * self.mix_s[a] + (w * mixed[rows]).sum()
-            self.mix_n[a] = lam ** len(w) * self.mix_n[a] + w.sum()
-            pr = rows & paired
-            if pr.any():
-                wp = lam ** np.arange(int(pr.sum()) - 1, -1, -1)
-                dp = d[pr]
-                decay = lam ** len(wp)
-                self.pair_s[a] = decay * self.pair_s[a] + (wp * dp).sum()
-                self.pair_q[a] = decay * self.pair_q[a] + (wp * dp**2).sum()
-                self.pair_n[a] = decay * self.pair_n[a] + wp.sum()
+        paired = ~np.isnan(d)
+        decay, w = _discount(cat, lam, self.pool.num_categories)
+        a = self.pool.num_categories
+        self.mix_s = decay * self.mix_s + np.bincount(cat, weights=w * ~batch.degenerate, minlength=a)
+        self.mix_n = decay * self.mix_n + np.bincount(cat, weights=w, minlength=a)
+        if paired.any():
+            pc, dp = cat[paired], d[paired]
+            decay, w = _discount(pc, lam, a)
+            self.pair_s = decay * self.pair_s + np.bincount(pc, weights=w * dp, minlength=a)
+            self.pair_q = decay * self.pair_q + np.bincount(pc, weights=w * dp**2, minlength=a)
+            self.pair_n = decay * self.pair_n + np.bincount(pc, weights=w, minlength=a)
 
     def progress_t(self) -> np.ndarray:
         """Per-arm progress statistic t = |S| / sqrt(Q) of the noise guard (nan without pairs)."""
@@ -600,6 +598,16 @@ class Strategy(ABC):
                 "events": self.events, "steps": self.steps,
                 "degenerate_ratio": self.degenerate / self.events if self.events else 0.0,
                 "arms": arms, "details": details}
+
+
+def _discount(group: np.ndarray, lam: float, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exponential forgetting over rows of several groups at once: (lam^count per group, lam^age per row),
+    where a row's age is how many rows of its group come after it."""
+    count = np.bincount(group, minlength=size)
+    order = np.argsort(group, kind="stable")
+    pos = np.empty(len(group), dtype=np.int64)
+    pos[order] = np.arange(len(group)) - np.repeat(np.cumsum(count) - count, count)
+    return lam ** count, lam ** (count[group] - 1 - pos)
 
 
 def _copy(x: Any) -> Any:
