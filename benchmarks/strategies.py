@@ -55,7 +55,10 @@ def is_default(spec: dict) -> bool:
 
 
 def syllabus(args, cfg: SimConfig, out: Path) -> dict | None:
-    """Syllabus' curricula on the same student, in their own venv; None when that venv is not set up."""
+    """Syllabus' curricula on the same student, in their own venv; None when that venv is not set up. With
+    --reuse-peers, the peer JSON of an earlier run (same file) is read instead (their code did not change)."""
+    if args.reuse_peers and out.exists():
+        return {label: summarize(rs, cfg) for label, rs in json.loads(out.read_text())["runs"].items()}
     if not SYLLABUS_PY.exists():
         return None
     cmd = [str(SYLLABUS_PY), str(Path(__file__).parent / "peers" / "syllabus_sim.py"), "--seeds", str(args.seeds),
@@ -139,6 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--strategies", nargs="+", default=None, help=f"row labels (default: all of {', '.join(ROWS)})")
     ap.add_argument("--out", default=str(RESULTS / "strategies"))
     ap.add_argument("--render", action="store_true", help="only redraw the table and plot from --out's JSON")
+    ap.add_argument("--reuse-peers", action="store_true", help="read the Syllabus rows of an earlier run's peer JSONs")
     args = ap.parse_args(argv)
     if args.render:
         render(Path(args.out))

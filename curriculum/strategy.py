@@ -81,26 +81,34 @@ class NoiseGuard(BaseModel):
 
     Strategies that score arms or items by reward variance, |advantage| or p ~ 0.5 are drawn to prompts whose
     rewards are noise (partial-credit scorers on a small model, ambiguous references, flaky verifiers): their
-    groups are rarely degenerate, yet training on them teaches nothing. What separates "hard but learnable"
-    from "noise" is whether pass rates move as the policy trains. The evidence is paired, so it is immune to
-    which items a strategy picks: each time an item is measured again, d = mean_now - mean_at_its_last_visit.
-    Per arm, over its last ~`horizon` such pairs (exponential forgetting, lambda = 1 - 1/horizon):
+    groups are rarely degenerate, yet training on them teaches nothing. Two kinds of evidence, both per arm over
+    its last ~`horizon` groups (exponential forgetting, lambda = 1 - 1/horizon):
 
-        S = sum lambda^age d,   Q = sum lambda^age d^2,   N = sum lambda^age,   t = |S| / sqrt(Q)
+    * **Item signal.** If an arm's group means vary no more than sampling alone makes them vary, its prompts
+      carry no information about the policy: the dispersion ratio
+          phi = Var_w(mean_g) / E_w[s_g^2 / (G_g - 1)]       (observed between-group variance of the means
+                                                              over the variance a group mean has by sampling)
+      is ~1 under noise (whatever the prompt, a coin), and > 1 when prompts differ in difficulty or the arm's
+      pass rate drifts as the policy trains. "Signal" = phi > 1 + z sqrt(2 / N).
+    * **Progress.** Each time an item is measured again, d = mean_now - mean_at_its_last_visit;
+      t = |sum d| / sqrt(sum d^2) is ~|N(0, 1)| when nothing moves and grows like sqrt(pairs) under learning
+      (or forgetting).
 
-    Under noise d has mean 0 and t ~ |N(0, 1)|; under learning (or forgetting) t grows like sqrt(N). An arm
-    with N >= `min_pairs`, t < `z`, and mostly mixed groups (share of non-degenerate groups >= `mixed`: the
-    variance a variance-chaser loves) is judged "noise without progress": its draw probability is capped at
-    `floor` x its uniform share (1 / arms; for candidate draws, `floor` x its size share) until its pairs show
-    progress again. Arms whose groups are mostly degenerate are never judged: variance-chasers avoid them
-    already, and an out-of-reach arm must stay eligible for when transfer lifts it. A slowly learning arm may
-    be judged noise early on; the cap keeps it measured, and its t grows with the pairs it still gets."""
+    An arm with >= `min_groups` groups, mostly mixed groups (share >= `mixed`: the variance a variance-chaser
+    loves), no item signal, and no progress (fewer than `min_pairs` pairs, or t < `z`) is judged "noise": its
+    draw probability is capped at `floor` x its uniform share (1 / arms; for candidate draws, `floor` x its
+    size share) until the evidence changes. Arms whose groups are mostly degenerate are never judged
+    (variance-chasers avoid them already, and an out-of-reach arm must stay eligible). A learnable level that
+    has plateaued keeps its item signal (its prompts differ in difficulty), so it is not starved; an arm of
+    prompts that are all equally hard and not (yet) improving is indistinguishable from noise and is capped
+    until its revisits show progress."""
 
     model_config = ConfigDict(extra="forbid")
     enabled: bool = Field(True, description="apply the discount (false: the paper's rule)")
-    horizon: int = Field(512, ge=8, description="pairs (revisits) of an arm over which progress is measured")
-    min_pairs: int = Field(32, ge=2, description="pairs an arm needs before it can be judged")
-    z: float = Field(2.0, ge=0, description="progress below z standard errors counts as none")
+    horizon: int = Field(512, ge=8, description="groups (and revisits) of an arm over which the evidence is kept")
+    min_groups: int = Field(32, ge=2, description="groups an arm needs before it can be judged")
+    min_pairs: int = Field(32, ge=2, description="revisits that make the progress test count")
+    z: float = Field(2.0, ge=0, description="significance (standard errors) of item signal and of progress")
     mixed: float = Field(0.5, ge=0, le=1, description="only arms with at least this share of mixed groups are judged")
     floor: float = Field(0.15, gt=0, le=1, description="cap of a judged arm's draw probability, relative to its uniform share")
 
@@ -202,7 +210,9 @@ class Strategy(ABC):
     _COMMON_ARM = {"arm_events": (np.int64, 0), "arm_pass": (np.float64, np.nan), "arm_share": (np.float64, 0.0),
                    # noise guard evidence (NoiseGuard): discounted sums of paired differences, mixed groups
                    "pair_s": (np.float64, 0.0), "pair_q": (np.float64, 0.0), "pair_n": (np.float64, 0.0),
-                   "mix_s": (np.float64, 0.0), "mix_n": (np.float64, 0.0)}
+                   "mix_s": (np.float64, 0.0), "mix_n": (np.float64, 0.0),
+                   "disp_m1": (np.float64, 0.0), "disp_m2": (np.float64, 0.0), "disp_v": (np.float64, 0.0),
+                   "disp_n": (np.float64, 0.0)}
     #: arm arrays that select() changes (not part of a step's rewind)
     _SELECT_ARM = ("arm_share",)
     #: `state_attrs` that update() changes (rewound at each report of the open step); default: all of them
@@ -412,6 +422,15 @@ class Strategy(ABC):
         a = self.pool.num_categories
         self.mix_s = decay * self.mix_s + np.bincount(cat, weights=w * ~batch.degenerate, minlength=a)
         self.mix_n = decay * self.mix_n + np.bincount(cat, weights=w, minlength=a)
+        multi = batch.count > 1  # a group of one says nothing about its own sampling variance
+        if multi.any():
+            dc, m = cat[multi], batch.mean[multi]
+            decay, w = _discount(dc, lam, a)
+            v = batch.std[multi] ** 2 / (batch.count[multi] - 1)  # unbiased variance of a group mean
+            self.disp_n = decay * self.disp_n + np.bincount(dc, weights=w, minlength=a)
+            self.disp_m1 = decay * self.disp_m1 + np.bincount(dc, weights=w * m, minlength=a)
+            self.disp_m2 = decay * self.disp_m2 + np.bincount(dc, weights=w * m**2, minlength=a)
+            self.disp_v = decay * self.disp_v + np.bincount(dc, weights=w * v, minlength=a)
         if paired.any():
             pc, dp = cat[paired], d[paired]
             decay, w = _discount(pc, lam, a)
@@ -424,15 +443,24 @@ class Strategy(ABC):
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(self.pair_q > 0, np.abs(self.pair_s) / np.sqrt(self.pair_q), np.nan)
 
+    def dispersion(self) -> np.ndarray:
+        """Per-arm dispersion ratio phi of the noise guard (nan without groups of two or more)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            n = self.disp_n
+            between = self.disp_m2 / n - (self.disp_m1 / n) ** 2
+            return np.where(n > 0, between / (self.disp_v / n), np.nan)
+
     def noise_gate(self) -> np.ndarray:
-        """Per-arm bool: judged "noise without progress" by the noise guard (all False when it is off)."""
+        """Per-arm bool: judged "noise" by the noise guard (all False when it is off)."""
         guard = getattr(self.params, "noise_guard", None)
         if guard is None or not guard.enabled:
             return np.zeros(self.pool.num_categories, dtype=bool)
         with np.errstate(invalid="ignore", divide="ignore"):
             mix = np.where(self.mix_n > 0, self.mix_s / self.mix_n, 0.0)
             t = np.nan_to_num(self.progress_t(), nan=0.0)
-        return (self.pair_n >= guard.min_pairs) & (mix >= guard.mixed) & (t < guard.z)
+            signal = np.nan_to_num(self.dispersion(), nan=np.inf) > 1 + guard.z * np.sqrt(2 / np.maximum(self.disp_n, 1))
+        progress = (self.pair_n >= guard.min_pairs) & (t >= guard.z)
+        return (self.disp_n >= guard.min_groups) & (mix >= guard.mixed) & ~signal & ~progress
 
     def gated_arm_probs(self) -> np.ndarray:
         """arm_probs() with the noise guard applied: arms judged noise capped at floor / arms, the rest of the
@@ -593,7 +621,7 @@ class Strategy(ABC):
                 "items": int(sizes[a]), "events": int(self.arm_events[a]),
             })
         noisy = self.noise_gate()
-        details = {**self.details(), "no_progress_arms": [c for a, c in enumerate(self.pool.categories) if noisy[a]]}
+        details = {**self.details(), "noise_arms": [c for a, c in enumerate(self.pool.categories) if noisy[a]]}
         return {"strategy": {"name": self.name, "params": self.params.model_dump(mode="json")},
                 "events": self.events, "steps": self.steps,
                 "degenerate_ratio": self.degenerate / self.events if self.events else 0.0,

@@ -31,14 +31,14 @@ def _fail(e: Exception) -> None:
 
 def state_view(name: str, s: dict, events_per_s: float | None = None) -> Group:
     """One experiment's state as a header and a table: arm weights, values, pass rates, events, and which arms
-    the noise guard judges "no progress"; the header has the degenerate share, the weight on no-progress arms
+    the noise guard judges noise; the header has the degenerate share, the weight on noise-judged arms
     and (live view) events/s."""
-    noisy = set(s["details"].get("no_progress_arms", []))
+    noisy = set(s["details"].get("noise_arms", []))
     noisy_share = sum(a["weight"] for a in s["arms"] if a["name"] in noisy)
     rate = "" if events_per_s is None else f"  {events_per_s:.1f} events/s"
     head = (f"[bold]{escape(name)}[/bold]: {s['strategy']['name']}  events {s['events']}  policy v{s['policy_version']}"
-            f"  degenerate {s['degenerate_ratio']:.1%}  on no-progress arms {noisy_share:.1%}{rate}")
-    t = Table("arm", "weight", "value", "pass rate", "items", "events", "no progress")
+            f"  degenerate {s['degenerate_ratio']:.1%}  on noise-judged arms {noisy_share:.1%}{rate}")
+    t = Table("arm", "weight", "value", "pass rate", "items", "events", "noise")
     fmt = lambda x: "-" if x is None else f"{x:.3f}"  # noqa: E731
     for a in s["arms"]:
         t.add_row(escape(a["name"]), fmt(a["weight"]), fmt(a["value"]), fmt(a["pass_rate"]), str(a["items"]),

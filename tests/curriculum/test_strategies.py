@@ -229,3 +229,24 @@ def test_unknown_strategy_lists_known_ones():
     with pytest.raises(InvalidParams) as e:
         make_strategy("nope", pool2())
     assert "strategy.name" in str(e.value) and "uniform" in str(e.value)
+
+
+def test_noise_guard_caps_noise_but_not_a_plateaued_level():
+    """Arm `a`: items of fixed but different pass rates (a learnable level that has plateaued: no progress,
+    but its prompts differ). Arm `n`: a coin whatever the prompt. Only `n` is judged noise and capped at
+    floor / arms; with the guard off nothing is."""
+    pool = ItemPool([{"id": f"{c}{i}", "prompt": f"{c} {i}", "category": c} for c in "an" for i in range(50)])
+    p = np.concatenate([np.linspace(0.15, 0.85, 50), np.full(50, 0.5)])
+    rng = np.random.default_rng(0)
+    on, off = make_strategy("dump", pool), make_strategy("dump", pool, {"noise_guard": {"enabled": False}})
+    for v in range(40):
+        idx = rng.choice(100, 20, replace=False)
+        b = batch(idx, (rng.random((20, 8)) < p[idx, None]).astype(float), version=v)
+        on.observe(b)
+        off.observe(b)
+    assert on.noise_gate().tolist() == [False, True]
+    phi = on.dispersion()
+    assert phi[0] > 2 and abs(phi[1] - 1) < 0.4, phi
+    assert on.gated_arm_probs()[1] == pytest.approx(min(on.arm_probs()[1], 0.15 / 2))
+    assert off.noise_gate().tolist() == [False, False]
+    assert on.describe()["details"]["noise_arms"] == ["n"]

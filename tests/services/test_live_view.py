@@ -26,13 +26,13 @@ def test_the_view_shows_weights_pass_rates_shares_and_rate(api):
                       for k, it in enumerate(b["items"])])
     s = api.state("w1")
     text = render(state_view("w1", s, 12.5))
-    assert "degenerate 50.0%" in text and "12.5 events/s" in text and "on no-progress arms 0.0%" in text
+    assert "degenerate 50.0%" in text and "12.5 events/s" in text and "on noise-judged arms 0.0%" in text
     for a in s["arms"]:
         assert a["name"] in text and f"{a['weight']:.3f}" in text
-    # an arm the noise guard judges "no progress" is flagged and its weight counted in the header
-    s["details"]["no_progress_arms"] = [s["arms"][0]["name"]]
+    # an arm the noise guard judges noise is flagged and its weight counted in the header
+    s["details"]["noise_arms"] = [s["arms"][0]["name"]]
     text = render(state_view("w1", s))
-    assert f"on no-progress arms {s['arms'][0]['weight']:.1%}" in text and " yes" in text and "events/s" not in text
+    assert f"on noise-judged arms {s['arms'][0]['weight']:.1%}" in text and " yes" in text and "events/s" not in text
     # the same numbers for Prometheus (the chart's Grafana dashboard plots them)
     m = api.http.get("/metrics").text
     assert 'curriculum_degenerate_ratio{experiment="w1"} 0.5' in m
