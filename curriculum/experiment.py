@@ -23,6 +23,7 @@ from typing import Annotated, Any, Iterable
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from curriculum.dedup import SeenIds
 from curriculum.events import EventBatch, RewardEvent
 from curriculum.items import Item, ItemPool, grow
 from curriculum.registry import make_strategy
@@ -77,7 +78,7 @@ class ExperimentState:
         # idempotent leases: lease_key -> (until, the batch answered, as item indices); a key lives as long as its
         # lease. Indices, not item dicts: snapshots stay small, and pool items never change once added.
         self.keyed: dict[str, tuple[float, dict]] = {}
-        self.seen: set[str] = set()
+        self.seen = SeenIds()  # rollout ids of the last few policy versions (curriculum.dedup)
         self.batches = 0
         self.policy_version = 0
         self.duplicates = 0
@@ -170,16 +171,17 @@ class ExperimentState:
         self._expire(now)
         fresh: list[RewardEvent] = []
         dup = 0
-        batch_ids: set[str] = set()
+        batch_ids: dict[str, int] = {}
         for r in rec["results"]:
             ev = r if isinstance(r, RewardEvent) else RewardEvent.model_validate(r)
             if ev.rollout_id is not None:
-                if ev.rollout_id in self.seen or ev.rollout_id in batch_ids:
+                v = self.policy_version if ev.policy_version is None else ev.policy_version
+                if ev.rollout_id in batch_ids or self.seen.is_duplicate(ev.rollout_id, v):
                     dup += 1
                     continue
-                batch_ids.add(ev.rollout_id)
+                batch_ids[ev.rollout_id] = v
             fresh.append(ev)
-        self.seen |= batch_ids
+        self.seen.add(batch_ids.items())
         self.duplicates += dup
         if fresh:
             idx = self.pool.indices_of([e.item_id for e in fresh])
@@ -189,6 +191,7 @@ class ExperimentState:
                                            reward_range=self.config.reward_range)
             self.strategy.observe(batch)
             self.policy_version = max(self.policy_version, int(batch.policy_version.max()))
+            self.seen.advance(self.policy_version)
         return {"accepted": len(fresh), "duplicates": dup}
 
     # -- snapshot --------------------------------------------------------------------------------
@@ -198,7 +201,7 @@ class ExperimentState:
             "items": [it.model_dump(mode="json") for it in self.pool.to_items()],
             "strategy": self.strategy.state_dict(),
             "leased_until": self.leased_until.copy(),
-            "seen": sorted(self.seen),
+            "seen": self.seen.state_dict(),
             "keyed": {k: [until, batch] for k, (until, batch) in self.keyed.items()},
             "counters": {"batches": self.batches, "policy_version": self.policy_version,
                          "duplicates": self.duplicates, "leases_expired": self.leases_expired,
@@ -212,9 +215,9 @@ class ExperimentState:
         st.leased_until = np.array(d["leased_until"], dtype=np.float64)
         st._expiry = [(float(u), int(i)) for i, u in enumerate(st.leased_until) if u > 0]
         heapq.heapify(st._expiry)
-        st.seen = set(d["seen"])
         st.keyed = {k: (float(until), batch) for k, (until, batch) in d.get("keyed", {}).items()}
         c = d["counters"]
+        st.seen = SeenIds.from_state_dict(d["seen"], c["policy_version"])
         st.batches, st.policy_version, st.duplicates = c["batches"], c["policy_version"], c["duplicates"]
         st.leases_expired, st.applied = c["leases_expired"], c["applied"]
         return st

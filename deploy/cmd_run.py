@@ -373,6 +373,8 @@ def run_pipeline(config_path: str | None = None, address: str | None = None,
     stack = LocalStack(out / "stack", port=cfg.port, address=address)
     with console.status("starting Ray, Redis and the controller ..."):
         stack.start()
+    if threading.current_thread() is threading.main_thread():  # again: Ray's core worker took SIGTERM over
+        signal.signal(signal.SIGTERM, _interrupt)
     if stack.attached:
         console.print("using the cluster's running controller app and its Redis")
     else:

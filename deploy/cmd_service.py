@@ -54,17 +54,24 @@ def register(app: typer.Typer) -> None:
               data_dir: Path = typer.Option(Path("runs/serve"), help="where the embedded Redis keeps its data"),
               replicas: int = typer.Option(1, help="ingress replicas"),
               address: Optional[str] = typer.Option(None, help="join an existing Ray cluster instead of a local one"),
+              redis_fsync: str = typer.Option("everysec", help="embedded Redis: everysec, or always (fsync before "
+                                                               "every acknowledgement; see README, Reliability)"),
               token: Optional[str] = TOKEN) -> None:
         """Start a local Ray, Redis and the controller; serve until Ctrl-C / SIGTERM, then stop all of it."""
         from deploy.local import LocalStack
 
-        stack = LocalStack(data_dir, host, port, redis_url, token, replicas, address)
+        stack = LocalStack(data_dir, host, port, redis_url, token, replicas, address, redis_fsync)
         stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
+
+        def on_signal():  # again after start: Ray's core worker installs its own SIGTERM handler (abort)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: stop.set())
+
+        on_signal()
         try:
             with console.status("starting Ray, Redis and the controller ..."):
                 stack.start()
+            on_signal()
             if stack.redis:
                 console.print(f"redis: {stack.redis_url}  (data in {stack.redis.data_dir.resolve()})")
             console.print(f"[green]controller ready[/green] at {stack.url}  (docs: {stack.url}/docs)"

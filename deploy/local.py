@@ -1,4 +1,5 @@
-"""The embedded default: a local Ray, a local Redis and the controller, started and stopped together."""
+"""The embedded default: a local Ray, a local Redis and the controller, started and stopped together (and
+nothing of it outlives the stack: deploy.reaper)."""
 from __future__ import annotations
 
 import importlib.util
@@ -8,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploy import reaper
 from services.redis_server import LocalRedis, free_port
 
 
@@ -53,7 +55,36 @@ def haproxy_ingress() -> bool:
             "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT")
     if env.get("CURRICULUM_HAPROXY_PORTS") or not any(k in env for k in keys):
         env.update({k: str(free_port()) for k in keys}, CURRICULUM_HAPROXY_PORTS="1")
+        # Replicas serving HTTP themselves take ports from a fixed range (30000+, gRPC 40000+) and bind with
+        # SO_REUSEPORT: a second stack on the machine then shares a port with the first, and the kernel spreads
+        # one stack's requests over both stacks' replicas (seen: an experiment just created "does not exist").
+        # A free block of our own per stack.
+        for proto in ("HTTP", "GRPC"):
+            base = free_port_block(PORT_BLOCK)
+            env[f"RAY_SERVE_DIRECT_INGRESS_MIN_{proto}_PORT"] = str(base)
+            env[f"RAY_SERVE_DIRECT_INGRESS_MAX_{proto}_PORT"] = str(base + PORT_BLOCK - 1)
     return True
+
+
+PORT_BLOCK = 32  # ingress replicas per stack, at most
+
+
+def free_port_block(n: int, low: int = 20000, high: int = 29000) -> int:
+    """The first port of `n` consecutive ones nobody listens on now (below Serve's fixed 30000+ and Linux's
+    ephemeral range)."""
+    import random
+    import socket
+
+    for _ in range(200):
+        base = random.randrange(low, high - n)
+        try:
+            for p in range(base, base + n):
+                with socket.socket() as sk:
+                    sk.bind(("0.0.0.0", p))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError(f"no {n} free consecutive ports in [{low}, {high})")
 
 
 def haproxy_binary() -> bool:
@@ -71,8 +102,11 @@ class LocalStack:
     token: str | None = None
     replicas: int = 1
     address: str | None = None
+    redis_fsync: str = "everysec"  # "always": fsync before every acknowledgement (services.redis_server)
     redis: LocalRedis | None = field(default=None, init=False)
     attached: bool = field(default=False, init=False)
+    stack_id: str | None = field(default=None, init=False)  # marks the processes we start (deploy.reaper)
+    watchdog: object = field(default=None, init=False)
 
     @property
     def url(self) -> str:
@@ -89,10 +123,23 @@ class LocalStack:
         t0 = time.time()
         if self.redis_url is None and self.address:
             self.redis_url = os.environ.get("CURRICULUM_REDIS_URL") or None
-        if self.redis_url is None:
-            self.redis = LocalRedis(Path(self.data_dir) / "redis").start()
-            self.redis_url = self.redis.url
-        init_ray(self.address)
+        if self.address is None:  # what we start is ours to end: mark it, and let a watchdog end it if we die
+            self.stack_id = reaper.new_stack_id()
+            self.watchdog = reaper.start_watchdog(self.stack_id)
+            previous = os.environ.get(reaper.MARKER)
+            os.environ[reaper.MARKER] = self.stack_id
+        try:
+            if self.redis_url is None:
+                self.redis = LocalRedis(Path(self.data_dir) / "redis", appendfsync=self.redis_fsync,
+                                        supervise=True).start()
+                self.redis_url = self.redis.url
+            init_ray(self.address)
+        finally:
+            if self.stack_id:  # only what starts now inherits it, not later children of this process
+                if previous is None:
+                    os.environ.pop(reaper.MARKER, None)
+                else:
+                    os.environ[reaper.MARKER] = previous
         self.attached = bool(self.address) and _serving(APP_NAME)
         if not self.attached:
             serve.start(http_options={"host": self.host, "port": self.port})
@@ -114,6 +161,10 @@ class LocalStack:
         finally:
             if self.redis:
                 self.redis.stop()
+            if self.stack_id:  # HAProxy and anything else Ray left behind
+                reaper.reap(self.stack_id)
+                reaper.stop_watchdog(self.watchdog)
+                self.stack_id = self.watchdog = None
 
 
 APP_NAME = "curriculum"

@@ -4,7 +4,9 @@
 from the environment of the replica:
 
   CURRICULUM_REDIS_URL        redis://[:password@]host:port/db (required)
-  CURRICULUM_API_TOKEN        bearer token for /v1 routes (optional; open when unset)
+  CURRICULUM_API_TOKEN        admin bearer token for /v1 routes (optional; open when no token is set)
+  CURRICULUM_WORKER_TOKENS    comma-separated tokens of scope `worker`: GET routes + batches, rewards, items
+  CURRICULUM_READ_TOKENS      comma-separated tokens of scope `read`: GET routes only
   CURRICULUM_MAX_BODY_BYTES   request size limit (default 64 MiB)
   CURRICULUM_SNAPSHOT_EVERY   records between owner snapshots (default 1000)
   CURRICULUM_SNAPSHOT_SECONDS seconds between owner snapshots (default 30)
@@ -19,6 +21,7 @@ import os
 import time
 from dataclasses import dataclass
 
+import redis
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -31,13 +34,30 @@ from services.errors import ServiceError
 from services.schemas import (AddItems, AddItemsAck, Batch, CreateExperiment, Error, ExperimentList, LeaseRequest,
                               PatchStrategy, ReportAck, ReportRequest, State, StrategyList, Summary)
 
-ERRORS = {k: {"model": Error} for k in (400, 401, 404, 409, 413, 422, 429, 503)}
+ERRORS = {k: {"model": Error} for k in (400, 401, 403, 404, 409, 413, 422, 429, 503)}
+
+
+SCOPES = ("read", "worker", "admin")  # each includes the ones before it
+WORKER_ROUTES = ("/batches", "/rewards", "/items")  # the POSTs a rollout worker needs besides reading
+
+
+def needed_scope(method: str, path: str) -> str:
+    if method in ("GET", "HEAD"):
+        return "read"
+    if method == "POST" and path.startswith("/v1/experiments/") and path.endswith(WORKER_ROUTES):
+        return "worker"
+    return "admin"
+
+
+def split_tokens(raw: str | None) -> list[str]:
+    return [t.strip() for t in (raw or "").split(",") if t.strip()]
 
 
 @dataclass
 class Settings:
     redis_url: str
-    token: str | None = None
+    token: str | None = None  # admin
+    scoped_tokens: dict[str, str] | None = None  # token -> "read" | "worker" | "admin"
     max_body_bytes: int = 64 << 20
     snapshot_every: int = 1000
     snapshot_seconds: float = 30.0
@@ -45,7 +65,10 @@ class Settings:
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
         env = os.environ
+        scoped = {t: "read" for t in split_tokens(env.get("CURRICULUM_READ_TOKENS"))}
+        scoped.update({t: "worker" for t in split_tokens(env.get("CURRICULUM_WORKER_TOKENS"))})
         s = cls(redis_url=env.get("CURRICULUM_REDIS_URL", ""), token=env.get("CURRICULUM_API_TOKEN") or None,
+                scoped_tokens=scoped or None,
                 max_body_bytes=int(env.get("CURRICULUM_MAX_BODY_BYTES", 64 << 20)),
                 snapshot_every=int(env.get("CURRICULUM_SNAPSHOT_EVERY", 1000)),
                 snapshot_seconds=float(env.get("CURRICULUM_SNAPSHOT_SECONDS", 30)))
@@ -54,7 +77,26 @@ class Settings:
                 setattr(s, k, v)
         if not s.redis_url:
             raise RuntimeError("CURRICULUM_REDIS_URL is not set: the controller needs a Redis server")
+        bad = {t: sc for t, sc in (s.scoped_tokens or {}).items() if sc not in SCOPES}
+        if bad:
+            raise RuntimeError(f"scoped_tokens: unknown scope(s) {sorted(set(bad.values()))}; use {SCOPES}")
         return s
+
+    def credentials(self) -> list[tuple[bytes, int]]:
+        """(expected Authorization header, scope rank) for every configured token; admin wins a tie."""
+        pairs = [(t, sc) for t, sc in (self.scoped_tokens or {}).items()]
+        if self.token:
+            pairs.append((self.token, "admin"))
+        return [(f"Bearer {t}".encode(), SCOPES.index(sc)) for t, sc in pairs]
+
+    def scope_of(self, given: bytes) -> int | None:
+        """The rank of the scope `given` grants (None: no such token). Compares against every configured
+        token, with no early exit, so the time taken says nothing about which token (or prefix) matched."""
+        rank = None
+        for expected, r in self.credentials():
+            if hmac.compare_digest(given, expected) and (rank is None or r > rank):
+                rank = r
+        return rank
 
 
 api = FastAPI(title="curriculum controller", version="1",
@@ -95,6 +137,12 @@ def error(status: int, code: str, message: str) -> JSONResponse:
 @api.exception_handler(ServiceError)
 async def _service_error(request: Request, e: ServiceError):
     return error(e.status, e.code, e.message)
+
+
+@api.exception_handler(redis.exceptions.ConnectionError)
+@api.exception_handler(redis.exceptions.TimeoutError)
+async def _redis_down(request: Request, e: Exception):
+    return error(503, "redis_unavailable", f"redis: {e or type(e).__name__}; retry shortly")
 
 
 @api.exception_handler(RequestValidationError)
@@ -138,10 +186,14 @@ class Edge:
         headers = dict(scope.get("headers") or [])
         rejection = None
         if s is not None:
-            if path.startswith("/v1") and s.token:
-                given = headers.get(b"authorization", b"")
-                if not hmac.compare_digest(given, f"Bearer {s.token}".encode()):
+            if path.startswith("/v1") and (s.token or s.scoped_tokens):
+                rank = s.scope_of(headers.get(b"authorization", b""))
+                need = needed_scope(scope["method"], path)
+                if rank is None:
                     rejection = error(401, "unauthorized", "missing or wrong bearer token (Authorization: Bearer <token>)")
+                elif rank < SCOPES.index(need):
+                    rejection = error(403, "forbidden", f"Authorization: this token's scope is {SCOPES[rank]!r}; "
+                                                        f"{scope['method']} {path} needs {need!r}")
             size = headers.get(b"content-length")
             if rejection is None and size is not None and (not size.isdigit() or int(size) > s.max_body_bytes):
                 rejection = error(413, "too_large", f"request body exceeds {s.max_body_bytes} bytes")
@@ -301,12 +353,13 @@ async def experiment_state(name: str):
 class ControllerIngress:
     def __init__(self, redis_url: str | None = None, token: str | None = None,
                  max_body_bytes: int | None = None, snapshot_every: int | None = None,
-                 snapshot_seconds: float | None = None) -> None:
+                 snapshot_seconds: float | None = None, scoped_tokens: dict[str, str] | None = None) -> None:
         # Serve ships this class by value; set the settings on the imported module the routes read from.
         import services.app as module
 
         s = Settings.from_env(redis_url=redis_url, token=token, max_body_bytes=max_body_bytes,
-                              snapshot_every=snapshot_every, snapshot_seconds=snapshot_seconds)
+                              snapshot_every=snapshot_every, snapshot_seconds=snapshot_seconds,
+                              scoped_tokens=scoped_tokens)
         module._settings = s
         module._core = Controller(s.redis_url, s.snapshot_every, s.snapshot_seconds)
 

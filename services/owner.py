@@ -4,12 +4,19 @@ Every write: validate -> append the record to the Redis log -> apply -> answer. 
 durable before the caller hears of it, and a restarted owner (Ray re-runs __init__ after a crash) rebuilds the
 exact state from the latest snapshot plus the log tail. Snapshots are taken every `snapshot_every` records or
 `snapshot_seconds` seconds, whichever comes first.
+
+Redis down: an operation that meets a connection error answers 503 `redis_unavailable` and marks the owner
+stale; whether the failed append reached the log or not, and whatever a restarted Redis lost, the next
+operation first rebuilds the state from Redis (snapshot + tail, retried with backoff), so memory never
+diverges from the log. Clients retry with the same rollout ids (idempotent).
 """
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
+import redis
 from pydantic import ValidationError
 
 from curriculum import codec
@@ -20,6 +27,33 @@ from services.errors import ServiceError
 from services.store import ExperimentStore
 
 NAMESPACE = "curriculum"
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+def redis_unavailable(e: Exception) -> dict:
+    return ServiceError(503, "redis_unavailable", f"redis: {e or type(e).__name__}; retry shortly").as_dict()
+
+
+def guarded(method):
+    """Answer 503 instead of raising while Redis is unreachable; restore from Redis first when stale."""
+    @functools.wraps(method)
+    def wrapper(self: "ExperimentOwner", *args, **kw):
+        if self._stale:
+            if time.monotonic() < self._retry_at:
+                return redis_unavailable(ConnectionError("reconnecting"))
+            try:
+                self._restore()
+                self._stale, self._backoff = False, 0.1
+            except REDIS_DOWN as e:
+                self._retry_at = time.monotonic() + self._backoff
+                self._backoff = min(2 * self._backoff, 2.0)
+                return redis_unavailable(e)
+        try:
+            return method(self, *args, **kw)
+        except REDIS_DOWN as e:
+            self._stale, self._retry_at = True, 0.0
+            return redis_unavailable(e)
+    return wrapper
 
 
 def owner_name(experiment: str) -> str:
@@ -31,7 +65,12 @@ class ExperimentOwner:
         self.name = name
         self.store = ExperimentStore(redis_url)
         self.snapshot_every, self.snapshot_seconds = snapshot_every, snapshot_seconds
-        self._restore()
+        self._stale, self._retry_at, self._backoff = True, 0.0, 0.1
+        try:  # Redis down while Ray (re)starts the owner: serve 503 and restore on a later call
+            self._restore()
+            self._stale = False
+        except REDIS_DOWN:
+            pass
 
     # -- recovery ------------------------------------------------------------------------------
     def _restore(self) -> None:
@@ -61,21 +100,28 @@ class ExperimentOwner:
         self._since_snapshot += 1
         if (self._since_snapshot >= self.snapshot_every
                 or time.monotonic() - self._snapshot_at >= self.snapshot_seconds):
-            self.snapshot()
+            try:
+                self.snapshot()
+            except REDIS_DOWN:  # the record is logged and applied: answer it; the next write snapshots
+                self._stale, self._retry_at = True, 0.0
         return out
 
+    @guarded
     def snapshot(self) -> str:
         self.store.save_snapshot(self.name, codec.encode(self.state.state_dict()), self.last_id)
         self._since_snapshot, self._snapshot_at = 0, time.monotonic()
         return self.last_id
 
     # -- operations (errors come back as values: see ServiceError.unwrap) ---------------------------
+    @guarded
     def summary(self) -> dict:
         return {**self.state.summary(), "created_at": self.created_at}
 
+    @guarded
     def state_view(self) -> dict:
         return self.state.describe()
 
+    @guarded
     def lease(self, size: int, worker: str, lease_seconds: float, report: dict | None = None,
               lease_key: str | None = None) -> dict:
         """Lease a batch; with `report` ({"results", "batch_id"}), first apply those results (one round trip
@@ -96,6 +142,7 @@ class ExperimentOwner:
             out = self._write(rec)
         return out if ack is None else {**out, "reported": ack}
 
+    @guarded
     def report(self, results: list[dict], batch_id: str | None = None) -> dict:
         try:
             events = [RewardEvent.model_validate(r) for r in results]
@@ -109,9 +156,11 @@ class ExperimentOwner:
                "results": [e.model_dump(mode="json", exclude_defaults=True) for e in events]}
         return self._write(rec, {**rec, "results": events})  # apply the validated events, not a 3rd parse
 
+    @guarded
     def add_items(self, items: list[dict]) -> dict:
         return self._write({"op": "add_items", "items": items})
 
+    @guarded
     def set_params(self, params: dict) -> dict:
         try:
             self.state.strategy.check_params(params)
@@ -123,6 +172,7 @@ class ExperimentOwner:
         self._write({"op": "set_params", "params": params})
         return self.summary()
 
+    @guarded
     def metrics(self) -> dict:
         d = self.state.describe()
         return {"events": d["events"], "duplicates": self.state.duplicates,

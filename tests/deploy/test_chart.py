@@ -243,6 +243,9 @@ def test_secrets_reach_every_ray_container(render, secret_values, secret_name):
         assert names.index("REDIS_PASSWORD") < names.index("CURRICULUM_REDIS_URL")
         assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": secret_name, "key": "redis-password"}
         assert env["CURRICULUM_API_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": secret_name, "key": "api-token"}
+        for var, key in (("CURRICULUM_WORKER_TOKENS", "worker-tokens"), ("CURRICULUM_READ_TOKENS", "read-tokens")):
+            # optional: an existingSecret made before scoped tokens existed still starts the pods
+            assert env[var]["valueFrom"]["secretKeyRef"] == {"name": secret_name, "key": key, "optional": True}
         assert env["CURRICULUM_REDIS_URL"]["value"] == \
             f"redis://:$(REDIS_PASSWORD)@{redis_svc['metadata']['name']}:6379/0"
     redis_env = _env(one(docs, "StatefulSet")["spec"]["template"]["spec"]["containers"][0])
@@ -265,6 +268,30 @@ def test_secret_values(render):
     assert base64.b64decode(data["redis-password"]).decode() == "pw-456"
     generated = one(render(), "Secret")["data"]
     assert len(base64.b64decode(generated["api-token"])) == 32  # generated when not given
+    assert base64.b64decode(generated["worker-tokens"]) == b"" == base64.b64decode(generated["read-tokens"])
+    scoped = one(render({"secret": {"workerTokens": ["w1", "w2"], "readTokens": ["r1"]}}), "Secret")["data"]
+    assert base64.b64decode(scoped["worker-tokens"]).decode() == "w1,w2"
+    assert base64.b64decode(scoped["read-tokens"]).decode() == "r1"
+
+
+def test_secret_tokens_reach_the_apps_settings(render, monkeypatch):
+    """What the Secret holds, read back the way a replica reads its env, gives each token its scope."""
+    from services.app import Settings
+
+    data = one(render({"secret": {"apiToken": "adm", "workerTokens": ["w1", "w2"], "readTokens": ["r1"]}}),
+               "Secret")["data"]
+    monkeypatch.setenv("CURRICULUM_REDIS_URL", "redis://x:6379/0")
+    for var, key in (("CURRICULUM_API_TOKEN", "api-token"), ("CURRICULUM_WORKER_TOKENS", "worker-tokens"),
+                     ("CURRICULUM_READ_TOKENS", "read-tokens")):
+        monkeypatch.setenv(var, base64.b64decode(data[key]).decode())
+    s = Settings.from_env()
+    assert s.token == "adm" and s.scoped_tokens == {"w1": "worker", "w2": "worker", "r1": "read"}
+
+
+@pytest.mark.parametrize("tokens", [["has,comma"], ["sp ace"], [""], "w1"])
+def test_values_schema_rejects_bad_scoped_tokens(chart, tokens):
+    with pytest.raises(Exception):
+        chart.render(values={"secret": {"workerTokens": tokens}}, name="cur", namespace="ml")
 
 
 def test_redis_keeps_state_with_aof_on_a_volume(render):
@@ -331,6 +358,15 @@ def test_ingress_points_at_kuberays_serve_service(render):
     backend = ing["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
     assert backend == {"name": f"{FULLNAME}-serve-svc", "port": {"number": 8000}}
     assert not [d for d in render() if d["kind"] == "Ingress"]
+
+
+def test_ingress_tls(render, chart):
+    ing = one(render(CASES["ingress"]), "Ingress")
+    assert ing["spec"]["tls"] == [{"secretName": "cur-tls", "hosts": ["curriculum.example.com"]}]
+    assert "tls" not in one(render({"ingress": {"enabled": True}}), "Ingress")["spec"]  # plain HTTP unless asked
+    with pytest.raises(Exception):  # a TLS entry without its Secret is refused at install, not at the controller
+        chart.render(values={"ingress": {"enabled": True, "tls": [{"hosts": ["a.example.com"]}]}},
+                     name="cur", namespace="ml")
 
 
 def test_notes_tell_how_to_reach_the_api(chart):

@@ -16,8 +16,9 @@ def stack(redis_server, tmp_path_factory):
 
     s = LocalStack(tmp_path_factory.mktemp("stack"), port=free_port(), redis_url=redis_server.url, replicas=2)
     s.start()
-    # a second app on the same proxy with a token, for the auth tests
-    serve.run(build_app(redis_server.url, token="s3cret", max_body_bytes=1 << 20), name="secured", route_prefix="/secured")
+    # a second app on the same proxy with tokens (admin s3cret, worker w-tok, read r-tok), for the auth tests
+    serve.run(build_app(redis_server.url, token="s3cret", max_body_bytes=1 << 20,
+                        scoped_tokens={"r-tok": "read", "w-tok": "worker"}), name="secured", route_prefix="/secured")
     yield s
     if ray.is_initialized():
         s.stop()

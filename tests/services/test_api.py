@@ -154,20 +154,70 @@ def test_served_through_haproxy_when_it_is_installed(stack, api):
     assert api.healthz() == {"status": "ok"}
 
 
-def test_auth_on_every_v1_route(stack, api):
+ROUTES = [("GET", "/v1/strategies", "read"), ("GET", "/v1/experiments", "read"), ("GET", "/v1/experiments/x", "read"),
+          ("GET", "/v1/experiments/x/state", "read"), ("POST", "/v1/experiments/x/items", "worker"),
+          ("POST", "/v1/experiments/x/batches", "worker"), ("POST", "/v1/experiments/x/rewards", "worker"),
+          ("POST", "/v1/experiments", "admin"), ("DELETE", "/v1/experiments/x", "admin"),
+          ("PATCH", "/v1/experiments/x/strategy", "admin")]
+TOKENS = {"read": "r-tok", "worker": "w-tok", "admin": "s3cret"}  # the secured app of tests/services/conftest.py
+RANK = ["read", "worker", "admin"]
+
+
+@pytest.mark.parametrize("method, path, needs", ROUTES, ids=[f"{m} {p}" for m, p, _ in ROUTES])
+def test_auth_scopes_on_every_v1_route(stack, api, method, path, needs):
+    """Every route x {no token, unknown token, malformed header, read, worker, admin}: 401 / 403 / through.
+    Bodies are empty, so a request let through ends at validation (422) or 404 and changes nothing."""
     base = f"{stack.url}/secured"
-    routes = [("GET", "/v1/strategies"), ("GET", "/v1/experiments"), ("POST", "/v1/experiments"),
-              ("GET", "/v1/experiments/x"), ("DELETE", "/v1/experiments/x"), ("POST", "/v1/experiments/x/items"),
-              ("PATCH", "/v1/experiments/x/strategy"), ("POST", "/v1/experiments/x/batches"),
-              ("POST", "/v1/experiments/x/rewards"), ("GET", "/v1/experiments/x/state")]
-    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
-        for method, path in routes:
-            r = httpx.request(method, base + path, headers=headers, json={})
-            assert r.status_code == 401, (method, path, headers)
-            assert r.json()["error"]["code"] == "unauthorized"
-    ok = httpx.get(base + "/v1/strategies", headers={"Authorization": "Bearer s3cret"})
-    assert ok.status_code == 200
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"},
+                    {"Authorization": "Bearer s3cre"}, {"Authorization": "Bearer s3cret,r-tok"}):
+        r = httpx.request(method, base + path, headers=headers, json={})
+        assert r.status_code == 401, (method, path, headers)
+        assert r.json()["error"]["code"] == "unauthorized"
+    for scope, token in TOKENS.items():
+        r = httpx.request(method, base + path, headers={"Authorization": f"Bearer {token}"}, json={})
+        if RANK.index(scope) < RANK.index(needs):
+            assert r.status_code == 403, (method, path, scope, r.text)
+            err = r.json()["error"]
+            assert err["code"] == "forbidden" and repr(needs) in err["message"]
+        else:
+            assert r.status_code not in (401, 403), (method, path, scope, r.text)
+    assert api.experiments() == []  # nothing was created on the way
+
+
+def test_scoped_tokens_work_end_to_end(stack, api):
+    from services.client import CurriculumClient
+    from services.errors import ServiceError
+
+    base = f"{stack.url}/secured"
+    with CurriculumClient(base, "s3cret", retries=0) as admin, CurriculumClient(base, "w-tok", retries=0) as worker, \
+            CurriculumClient(base, "r-tok", retries=0) as reader:
+        admin.create_experiment("scoped", "uniform", items=[{"id": "q1", "prompt": "1+1=", "answer": "2"}])
+        b = worker.lease("scoped", 1)
+        assert worker.report("scoped", [{"item_id": "q1", "rewards": [1.0]}], b["batch_id"])["accepted"] == 1
+        assert reader.experiment("scoped")["events"] == 1
+        with pytest.raises(ServiceError) as e:
+            worker.delete_experiment("scoped")
+        assert e.value.status == 403
+        with pytest.raises(ServiceError) as e:
+            reader.lease("scoped", 1)
+        assert e.value.status == 403
+        assert reader.state("scoped")["details"]["batches"] == 1  # the refused lease changed nothing
+        admin.delete_experiment("scoped")
     assert httpx.get(base + "/healthz").status_code == 200  # operations stay open
+
+
+def test_token_settings_from_env(monkeypatch):
+    from services.app import Settings
+
+    monkeypatch.setenv("CURRICULUM_REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("CURRICULUM_API_TOKEN", "adm")
+    monkeypatch.setenv("CURRICULUM_WORKER_TOKENS", "w1, w2,")
+    monkeypatch.setenv("CURRICULUM_READ_TOKENS", "r1")
+    s = Settings.from_env()
+    assert s.scoped_tokens == {"r1": "read", "w1": "worker", "w2": "worker"}
+    assert [s.scope_of(f"Bearer {t}".encode()) for t in ("r1", "w2", "adm", "nope")] == [0, 1, 2, None]
+    with pytest.raises(RuntimeError, match="unknown scope"):
+        Settings.from_env(scoped_tokens={"t": "root"})
 
 
 def test_source_builds_the_pool(api):
