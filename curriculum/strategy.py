@@ -296,7 +296,7 @@ class Strategy(ABC):
         cand = self.gated_candidates(self.candidate_count(n), exclude)
         picked = self.choose(min(n, len(cand)), cand)
         noisy = self.noise_gate()
-        if not noisy.any():
+        if not noisy.any() or noisy.all():  # all arms alike: nothing to prefer
             return picked
         # an item-level rule prefers noise items (p ~ 0.5, high variance) over the others: hold their picks to
         # the guard's cap as well, and fill the rest with the rule's choice among the other candidates
@@ -309,7 +309,8 @@ class Strategy(ABC):
         good = picked[~bad]
         rest = cand[~noisy[cat[cand]] & ~np.isin(cand, good)]
         extra = self.choose(min(n - len(good) - quota, len(rest)), rest)
-        return np.concatenate([good, picked[bad][:quota], extra])
+        short = max(0, n - len(good) - len(extra))  # too few others: the noise arms fill the rest
+        return np.concatenate([good, extra, picked[bad][:short]])
 
     def observe(self, batch: EventBatch) -> None:
         """Fold reported groups in. Versions newer than the open step close it (in version order); older
@@ -480,7 +481,7 @@ class Strategy(ABC):
     def gated_candidates(self, m: int, exclude: np.ndarray | None) -> np.ndarray:
         """random_candidates(), with arms judged noise drawn `floor` times as often as their size says."""
         noisy = self.noise_gate()
-        if not noisy.any():
+        if not noisy.any() or noisy.all():
             return self.random_candidates(m, exclude)
         w = self.pool.arm_sizes() * np.where(noisy, self.params.noise_guard.floor, 1.0)
         counts = self.rng.multinomial(m, w / w.sum())

@@ -250,3 +250,17 @@ def test_noise_guard_caps_noise_but_not_a_plateaued_level():
     assert on.gated_arm_probs()[1] == pytest.approx(min(on.arm_probs()[1], 0.15 / 2))
     assert off.noise_gate().tolist() == [False, False]
     assert on.describe()["details"]["noise_arms"] == ["n"]
+
+
+@pytest.mark.parametrize("name", ["filter", "pcl", "posterior", "irt"])
+def test_item_level_selection_keeps_its_size_when_arms_are_judged_noise(name):
+    """Every arm judged noise (all coins), or all but a tiny one: a selection still returns n items."""
+    pool = ItemPool([{"id": f"{c}{i}", "prompt": f"{c} {i}", "category": c}
+                     for c, k in (("a", 300), ("b", 300), ("t", 3)) for i in range(k)])
+    s = make_strategy(name, pool, seed=0)
+    rng = np.random.default_rng(0)
+    for v in range(30):
+        idx = rng.choice(600, 40, replace=False)
+        s.observe(batch(idx, (rng.random((40, 8)) < 0.5).astype(float), version=v))
+    assert s.noise_gate()[:2].all()
+    assert len(s.select(64)) == 64
