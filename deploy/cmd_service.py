@@ -110,6 +110,10 @@ def register(app: typer.Typer) -> None:
                 return
             from rich.live import Live
 
+            # Ctrl-C ends the view even when the launching shell ignored SIGINT (a background job inherits
+            # SIG_IGN, and Python then installs no KeyboardInterrupt handler of its own); SIGTERM likewise
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
             prev = None
             with Live(console=console, auto_refresh=False) as live:
                 while True:

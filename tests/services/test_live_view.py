@@ -56,9 +56,11 @@ def test_watch_refreshes_until_interrupted(stack, api):
 
     t = threading.Thread(target=feed, daemon=True)
     t.start()
+    # started with SIGINT ignored, as a background job's children are: the view must still stop on Ctrl-C
     p = subprocess.Popen([sys.executable, "-m", "deploy.cli", "state", "w2", "--url", stack.url, "--watch",
                           "--interval", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         env={**os.environ, "COLUMNS": "160"})
+                         env={**os.environ, "COLUMNS": "160"},
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     time.sleep(15)  # past the CLI's imports even on a loaded 2-core machine, then Ctrl-C
     for _ in range(6):  # a Ctrl-C that lands inside a blocking C call can be lost: press it again
         p.send_signal(signal.SIGINT)
