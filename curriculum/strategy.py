@@ -293,11 +293,12 @@ class Strategy(ABC):
     def _select(self, n: int, exclude: np.ndarray | None) -> np.ndarray:
         if self.draws_arms:
             return self.draw_by_arms(n, self.gated_arm_probs(), exclude)
-        cand = self.gated_candidates(self.candidate_count(n), exclude)
-        picked = self.choose(min(n, len(cand)), cand)
         noisy = self.noise_gate()
         if not noisy.any() or noisy.all():  # all arms alike: nothing to prefer
-            return picked
+            cand = self.random_candidates(self.candidate_count(n), exclude)
+            return self.choose(min(n, len(cand)), cand)
+        cand = self.gated_candidates(self.candidate_count(n), exclude, noisy)
+        picked = self.choose(min(n, len(cand)), cand)
         # an item-level rule prefers noise items (p ~ 0.5, high variance) over the others: hold their picks to
         # the guard's cap as well, and fill the rest with the rule's choice among the other candidates
         cat = self.pool.category
@@ -478,11 +479,9 @@ class Strategy(ABC):
         out[~noisy] = (1 - capped.sum()) * (rest / rest.sum() if rest.sum() > 0 else 1.0 / len(rest))
         return out
 
-    def gated_candidates(self, m: int, exclude: np.ndarray | None) -> np.ndarray:
-        """random_candidates(), with arms judged noise drawn `floor` times as often as their size says."""
-        noisy = self.noise_gate()
-        if not noisy.any() or noisy.all():
-            return self.random_candidates(m, exclude)
+    def gated_candidates(self, m: int, exclude: np.ndarray | None, noisy: np.ndarray) -> np.ndarray:
+        """random_candidates(), with the arms judged noise (`noisy`, from noise_gate()) drawn `floor` times as
+        often as their size says."""
         w = self.pool.arm_sizes() * np.where(noisy, self.params.noise_guard.floor, 1.0)
         counts = self.rng.multinomial(m, w / w.sum())
         members = self.pool.arm_members()
