@@ -54,18 +54,29 @@ def main(argv: list[str] | None = None) -> dict:
     be, verifier = HFBackend("", model=model, tokenizer=tok, device="cpu"), Verifier()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.grpo.lr)
     t0, rollouts = time.time(), 0
+    order, cursor = rng.permutation(len(pool)), 0
     for step in range(1, args.steps + 1):
-        batch = [pool[k] for k in rng.choice(len(pool), cfg.groups_per_step, replace=False)]
-        gens = be.generate([i.prompt for i in batch], cfg.group_size, cfg.max_tokens, cfg.temperature, seed=step)
-        groups = [Group(c[0].prompt_ids, [x.token_ids for x in c], [x.logprobs for x in c],
-                        [verifier.score({**i.model_dump(), "sample_key": f"{step}/{k}"}, x.text)
-                         for k, x in enumerate(c)], i.category, temperature=cfg.temperature)
-                  for i, c in zip(batch, gens)]
-        rollouts += sum(len(g.completions) for g in groups)
-        grpo_step(model, opt, groups, cfg.grpo, tok.pad_token_id)
+        live: list[Group] = []
+        while len(live) < cfg.groups_per_step:  # as the trainer: a step takes groups_per_step non-degenerate groups
+            batch = [pool[k] for k in order[cursor: cursor + cfg.rollout_batch]]
+            cursor += cfg.rollout_batch
+            if cursor >= len(order):  # epoch-wise shuffling without replacement, as `uniform`
+                order, cursor = rng.permutation(len(pool)), 0
+            gens = be.generate([i.prompt for i in batch], cfg.group_size, cfg.max_tokens, cfg.temperature,
+                               seed=int(rng.integers(2**31)))
+            groups = [Group(c[0].prompt_ids, [x.token_ids for x in c], [x.logprobs for x in c],
+                            [verifier.score({**i.model_dump(), "sample_key": f"{step}/{rollouts}/{k}"}, x.text)
+                             for k, x in enumerate(c)], i.category, temperature=cfg.temperature)
+                      for i, c in zip(batch, gens)]
+            rollouts += sum(len(g.completions) for g in groups)
+            live += [g for g in groups if not g.degenerate]
+        grpo_step(model, opt, live[: cfg.groups_per_step], cfg.grpo, tok.pad_token_id)
         if step % args.every == 0:
             rows.append({"step": step, "rollouts": rollouts, "seconds": round(time.time() - t0, 1),
                          "map": pass_rates(model, tok, evals, cfg.max_tokens, cfg.group_size, cfg.temperature)})
+            print(f"step {step} rollouts {rollouts:,} {rows[-1]['seconds']:.0f}s " + " ".join(
+                f"{c}={rows[-1]['map'][0][c]:.2f}/{rows[-1]['map'][1][c]:.2f}" for c in sorted(rows[-1]["map"][0])),
+                flush=True)
     cols = sorted(rows[0]["map"][0], key=lambda c: (len(c), c))
     print(f"warm start {ws.model_dump()}; GRPO (lr {cfg.grpo.lr}) on {args.train or 'all'}: "
           "pass rate at T / greedy exact per category")

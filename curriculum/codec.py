@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+_SCALARS = (str, int, float, bool)
+
 
 def encode(state: Any) -> bytes:
     arrays: list[np.ndarray] = []
@@ -19,6 +21,8 @@ def encode(state: Any) -> bytes:
         if isinstance(x, dict):
             return {"__d__": [[walk(k), walk(v)] for k, v in x.items()]}
         if isinstance(x, (list, tuple)):
+            if all(v is None or type(v) in _SCALARS for v in x):  # columns of 10^6 strings: no per-element walk
+                return list(x)
             return [walk(v) for v in x]
         if isinstance(x, np.generic):
             return x.item()
@@ -55,6 +59,8 @@ def decode(data: bytes) -> Any:
                 return arrays[x["__nd__"]]
             return {walk(k): walk(v) for k, v in x["__d__"]}
         if isinstance(x, list):
+            if not any(isinstance(v, (dict, list)) for v in x):
+                return x
             return [walk(v) for v in x]
         return x
 

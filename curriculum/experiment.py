@@ -68,9 +68,9 @@ class UnknownItems(InvalidReport):
 
 
 class ExperimentState:
-    def __init__(self, config: ExperimentConfig, items: Iterable[Item | dict] = ()) -> None:
+    def __init__(self, config: ExperimentConfig, items: Iterable[Item | dict] | ItemPool = ()) -> None:
         self.config = config
-        self.pool = ItemPool(items)
+        self.pool = items if isinstance(items, ItemPool) else ItemPool(items)
         self.strategy: Strategy = make_strategy(config.strategy, self.pool, config.params, seed=config.seed,
                                                 group_size=config.group_size)
         self.leased_until = np.zeros(self.pool.size, dtype=np.float64)  # 0 = not leased
@@ -198,7 +198,7 @@ class ExperimentState:
     def state_dict(self) -> dict:
         return {
             "config": self.config.model_dump(mode="json"),
-            "items": [it.model_dump(mode="json") for it in self.pool.to_items()],
+            "pool": self.pool.state_dict(),
             "strategy": self.strategy.state_dict(),
             "leased_until": self.leased_until.copy(),
             "seen": self.seen.state_dict(),
@@ -210,7 +210,9 @@ class ExperimentState:
 
     @classmethod
     def from_state_dict(cls, d: dict) -> "ExperimentState":
-        st = cls(ExperimentConfig.model_validate(d["config"]), d["items"])
+        # "items" (one dict per item): snapshots written before the pool was stored in columns
+        pool = ItemPool.from_state_dict(d["pool"]) if "pool" in d else ItemPool(d["items"])
+        st = cls(ExperimentConfig.model_validate(d["config"]), pool)
         st.strategy.load_state_dict(d["strategy"])
         st.leased_until = np.array(d["leased_until"], dtype=np.float64)
         st._expiry = [(float(u), int(i)) for i, u in enumerate(st.leased_until) if u > 0]

@@ -64,6 +64,28 @@ def test_codec_round_trip_without_pickle():
     assert out["b"]["c"] == [1, 2.5, None, "s"] and out["b"][3].shape == (2, 2) and out["d"] is True
 
 
+def test_experiment_snapshot_keeps_the_pool_in_columns_and_reads_old_snapshots():
+    from curriculum.experiment import ExperimentConfig, ExperimentState
+
+    items = [{"id": f"q{i}", "prompt": f"{i}+1=", "category": "ab"[i % 2], "answer": None if i == 3 else str(i + 1),
+              "difficulty": 0.5 if i % 2 else None, "metadata": {"verifier": "coin", "k": [i]} if i % 3 == 0 else {}}
+             for i in range(7)]
+    cfg = ExperimentConfig(name="e", strategy="sec")
+    st = ExperimentState(cfg, items)
+    d = codec.decode(codec.encode(st.state_dict()))
+    assert "items" not in d and d["pool"]["ids"] == [f"q{i}" for i in range(7)]
+    back = ExperimentState.from_state_dict(d)
+    assert back.pool.to_items() == st.pool.to_items() and back.pool.categories == ["a", "b"]
+    assert back.pool.index_of("q5") == 5 and back.pool.add([items[2]]) == (0, 1)
+    assert codec.encode(back.state_dict()) == codec.encode(st.state_dict())
+    # a snapshot written before the pool went into columns (one dict per item) still restores the same state
+    old = {**d, "items": [it.model_dump(mode="json") for it in st.pool.to_items()]}
+    del old["pool"]
+    assert ExperimentState.from_state_dict(old).pool.to_items() == st.pool.to_items()
+    with pytest.raises(ValueError, match="columns"):
+        ExperimentState.from_state_dict({**d, "pool": {**d["pool"], "prompts": d["pool"]["prompts"][:-1]}})
+
+
 def test_reward_range_maps_onto_unit_interval_and_rejects_outside():
     from curriculum.experiment import ExperimentConfig, ExperimentState, InvalidReport
 
