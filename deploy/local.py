@@ -25,6 +25,10 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         ray.init(address=address, namespace="curriculum", log_to_driver=False)
     else:
         haproxy_ingress()  # before ray.init: Serve's processes inherit the environment of this one
+        # A proxy still starting on a loaded 2-core machine missed Serve's 10 s health checks three times and was
+        # killed, failing the stack's start (seen at load ~3.5 with a training beside it): give it longer.
+        os.environ.setdefault("RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S", "30")
+        os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "30")
         ray.init(num_cpus=num_cpus or max(8, 2 * (os.cpu_count() or 2)), include_dashboard=False,
                  namespace="curriculum", log_to_driver=False)
 
