@@ -5,6 +5,7 @@ owner's RSS and Redis' memory, for this tree and for another source tree given w
 before bounded state: `git archive <commit> | tar -x -C /tmp/before`), each in fresh processes.
 
     .venv/bin/python benchmarks/bounded_state.py [--items 1000000] [--groups 10000000] [--before /tmp/before]
+    .venv/bin/python benchmarks/bounded_state.py --pool-codec --out benchmarks/results/pool_codec.json
 """
 from __future__ import annotations
 
@@ -74,6 +75,33 @@ def restore(redis_url: str) -> dict:
             "restored_events": owner.summary()["events"], "replayed": owner.restored["replayed"]}
 
 
+def pool_codec(items: int) -> dict:
+    """The snapshot of an experiment of `items` items with no events, encoded and restored two ways in this process:
+    the pool in columns (what snapshots hold now) and one dict per item (what they held before; still readable)."""
+    from curriculum import codec
+    from curriculum.experiment import ExperimentConfig, ExperimentState
+
+    st = ExperimentState(ExperimentConfig(name="big", strategy="sec"),
+                         [{"id": f"q{i}", "prompt": f"{i}+1=", "category": f"d{i % 8}", "answer": str(i + 1),
+                           "metadata": {"verifier": "exact"} if i % 2 else {}} for i in range(items)])
+    out = {}
+    for label in ("per_item", "columns"):
+        gc.collect()
+        t = time.perf_counter()
+        d = st.state_dict()
+        if label == "per_item":
+            del d["pool"]
+            d["items"] = [it.model_dump(mode="json") for it in st.pool.to_items()]
+        data = codec.encode(d)
+        enc = time.perf_counter() - t
+        t = time.perf_counter()
+        back = ExperimentState.from_state_dict(codec.decode(data))
+        dec = time.perf_counter() - t
+        assert back.pool.size == items and back.pool.item(items - 1) == st.pool.item(items - 1)
+        out[label] = {"encode_s": enc, "restore_s": dec, "mb": len(data) / 2**20}
+    return out
+
+
 def child(args) -> None:
     sys.path.insert(0, args.tree)
     fn = feed if args.child == "feed" else restore
@@ -106,9 +134,18 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--before", help="another source tree to measure the same way (the baseline)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "bounded_state.json"))
     ap.add_argument("--child"), ap.add_argument("--tree", default=str(HERE)), ap.add_argument("--redis-url")
+    ap.add_argument("--pool-codec", action="store_true", help="only the in-process pool encoding comparison")
     args = ap.parse_args(argv)
     if args.child:
         return child(args)
+    if args.pool_codec:
+        res = {"items": args.items, "pool_codec": pool_codec(args.items), "load_avg_1m": os.getloadavg()[0]}
+        print(f"\nsnapshot of {args.items:,} items, no events (in-process):\n\n| pool stored as | MB | encode s | restore s |"
+              "\n|---|---:|---:|---:|")
+        for k, v in res["pool_codec"].items():
+            print(f"| {k.replace('_', ' ')} | {v['mb']:.1f} | {v['encode_s']:.2f} | {v['restore_s']:.2f} |")
+        Path(args.out).write_text(json.dumps(res, indent=2))
+        return res
     res = {"items": args.items, "groups": args.groups, "per_record": PER_RECORD,
            "groups_per_policy_version": GROUPS_PER_VERSION, "snapshot_every_records": args.snapshot_every,
            "cpus": os.cpu_count()}

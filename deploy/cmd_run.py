@@ -73,7 +73,9 @@ class RunConfig(BaseModel):
     eval_every: int = Field(15, ge=1, description="steps between evaluations")
     max_staleness: int = Field(2, ge=0)
     queue_budget: Optional[int] = Field(None, ge=1, description="rollout queue budget in groups (default: 2 steps' worth)")
-    grpo: GRPOConfig = Field(default_factory=lambda: GRPOConfig(lr=2e-4))
+    grpo: GRPOConfig = Field(default_factory=lambda: GRPOConfig(lr=5e-5),
+                             description="the learner; lr 5e-5 = the warm start's SFT lr / 20 (at 2e-4 the noisy "
+                                         "category's groups knocked d2 down under uniform: benchmarks/grpo_probe.py)")
     seed: int = 0
     out: str = Field("runs/latest", description="report folder")
     port: int = Field(8000, description="REST port of the controller while the run goes on")
