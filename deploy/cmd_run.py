@@ -48,8 +48,9 @@ class RunConfig(BaseModel):
     compare: list[str] = Field(default_factory=lambda: ["uniform"],
                                description="strategies run again on the same warm start and seed ([] = none)")
     source: dict[str, Any] = Field(default_factory=lambda: {
-        "kind": "arithmetic", "min_digits": 1, "max_digits": 5, "items_per_level": 500, "ops": ["+"],
-        "verifier": "exact", "noise_items": 500})
+        "kind": "arithmetic", "min_digits": 1, "max_digits": 5, "items_per_level": 4000, "ops": ["+"],
+        "verifier": "exact", "noise_items": 4000}, description="the task pool (4,000 items a level: with 500 the "
+        "policy memorised its d2 items, held-out d2 stalled near 0.72 while the items themselves passed at 0.85)")
     eval_items_per_level: int = Field(64, ge=1, description="held-out items per level for evaluation")
     model: TinyModelConfig = Field(default_factory=TinyModelConfig, description="the tiny policy")
     model_path: Optional[str] = Field(None, description="a real model (HF folder or hub name) instead of the tiny one")
