@@ -98,8 +98,9 @@ def prepare_policy(cfg: RunConfig, out: Path) -> tuple[str, dict]:
     from workers.model import build_tiny_model, load_policy, save_policy
     from workers.warm_start import pass_rates, warm_start
 
+    evals = eval_items(cfg)
     key = json.dumps([cfg.model.model_dump(), cfg.warm_start.model_dump(), cfg.source, cfg.model_path,
-                      cfg.eval_items_per_level, cfg.max_tokens, cfg.group_size, cfg.temperature], sort_keys=True)
+                      [e["prompt"] for e in evals], cfg.max_tokens, cfg.group_size, cfg.temperature], sort_keys=True)
     folder = Path(cfg.warm_start_cache or out / "policy-init").resolve()
     if cfg.warm_start_cache:
         folder = folder / hashlib.sha1(key.encode()).hexdigest()[:12]
@@ -112,7 +113,7 @@ def prepare_policy(cfg: RunConfig, out: Path) -> tuple[str, dict]:
     else:
         model, tok = build_tiny_model(cfg.model)
         warm_start(model, tok, parse_source(cfg.source), cfg.warm_start)
-    rate, greedy = pass_rates(model, tok, eval_items(cfg), cfg.max_tokens, cfg.group_size, cfg.temperature)
+    rate, greedy = pass_rates(model, tok, evals, cfg.max_tokens, cfg.group_size, cfg.temperature)
     warm = {"pass_rate": rate, "greedy": greedy, "seconds": round(time.time() - t0, 1)}
     path = cfg.model_path or str(save_policy(model, tok, folder).resolve())
     folder.mkdir(parents=True, exist_ok=True)
@@ -145,13 +146,26 @@ def warm_table(warm: dict, targets: list[str], cfg: RunConfig, final: dict[str, 
 
 
 def eval_items(cfg: RunConfig) -> list[dict]:
+    """Held-out items: for the arithmetic family, fresh draws whose prompts are not in the training pool (at 4,000
+    items a level the pool holds ~40% of all 2-digit sums, so plain fresh draws would repeat pool prompts); a level
+    with too few problems left outside the pool (d1: 100 in all, every one in the pool) keeps its plain draws."""
     from curriculum.sources import items_from_source
 
     spec = dict(cfg.source)
-    if spec.get("kind") == "arithmetic":
-        spec.update(items_per_level=cfg.eval_items_per_level, seed=int(spec.get("seed", 0)) + 10_007, id_prefix="eval",
-                    noise_items=cfg.eval_items_per_level if spec.get("noise_items") else 0)
-    items = items_from_source(spec)
+    n = cfg.eval_items_per_level
+    if spec.get("kind") != "arithmetic":
+        items = items_from_source(spec)
+    else:
+        spec.update(items_per_level=4 * n, seed=int(spec.get("seed", 0)) + 10_007, id_prefix="eval",
+                    noise_items=4 * n if spec.get("noise_items") else 0)
+        seen = {i.prompt for i in items_from_source(cfg.source)}
+        by_cat: dict[str, list] = {}
+        for i in items_from_source(spec):
+            by_cat.setdefault(i.category, []).append(i)
+        items = []
+        for its in by_cat.values():
+            fresh = [i for i in its if i.prompt not in seen]
+            items += (fresh if len(fresh) >= n else its)[:n]
     return [{"prompt": i.prompt, "answer": i.answer, "category": i.category, "metadata": i.metadata} for i in items]
 
 

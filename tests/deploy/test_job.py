@@ -38,3 +38,21 @@ def test_runs_as_a_module():
     out = subprocess.run([sys.executable, "-m", "deploy.job", "--help"], cwd=REPO, capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0 and "--compare" in out.stdout
+
+
+def test_the_main_jobs_evaluation_items_are_held_out():
+    """The default pool holds ~40% of all 2-digit sums: evaluation must still be on prompts outside it (d1 has 100
+    problems in all, every one in the pool, and keeps its plain draws)."""
+    from curriculum.sources import items_from_source
+    from deploy.cmd_run import RunConfig, eval_items
+
+    cfg = RunConfig()
+    pool = {i.prompt for i in items_from_source(cfg.source)}
+    evals = eval_items(cfg)
+    by_cat: dict[str, list[str]] = {}
+    for e in evals:
+        by_cat.setdefault(e["category"], []).append(e["prompt"])
+    assert sorted(by_cat) == ["d1", "d2", "d3", "d4", "d5", "noise"]
+    assert all(len(v) == cfg.eval_items_per_level for v in by_cat.values())
+    assert not any(p in pool for c in ("d2", "d3", "d4", "d5", "noise") for p in by_cat[c])
+    assert all(p in pool for p in by_cat["d1"])
