@@ -169,8 +169,8 @@ def eval_items(cfg: RunConfig) -> list[dict]:
     return [{"prompt": i.prompt, "answer": i.answer, "category": i.category, "metadata": i.metadata} for i in items]
 
 
-def run_one(cfg: RunConfig, strategy: StrategyChoice, stack, policy: str, out: Path) -> dict:
-    """One training run under one strategy; returns its metrics."""
+def run_one(cfg: RunConfig, strategy: StrategyChoice, stack, policy: str, out: Path, targets: list[str]) -> dict:
+    """One training run under one strategy; returns its metrics. Mid-run evaluations cover the target levels."""
     import ray
     import redis
 
@@ -195,6 +195,7 @@ def run_one(cfg: RunConfig, strategy: StrategyChoice, stack, policy: str, out: P
     tcfg = TrainerConfig(experiment=name, redis_url=stack.redis_url, model_path=policy, steps=cfg.train_steps,
                          groups_per_step=cfg.groups_per_step, num_workers=cfg.trainer_workers,
                          max_staleness=cfg.max_staleness, eval_every=cfg.eval_every, eval_items=eval_items(cfg),
+                         eval_track=targets or None,
                          eval_max_tokens=cfg.max_tokens, eval_samples=cfg.group_size, temperature=cfg.temperature,
                          use_gpu=bool(cfg.trainer_gpus), storage_path=str((out / "checkpoints" / name).resolve()),
                          grpo=cfg.grpo)
@@ -400,7 +401,7 @@ def run_pipeline(config_path: str | None = None, address: str | None = None,
         runs = []
         for strat in [cfg.strategy] + [StrategyChoice(name=s, params={}) for s in cfg.compare]:
             console.print(f"[bold]run: {strat.name}[/bold] {strat.params or ''}")
-            runs.append(run_one(cfg, strat, stack, policy, out))
+            runs.append(run_one(cfg, strat, stack, policy, out, targets))
         report = write_report(runs, cfg, out, warm, targets)
     finally:
         stack.stop()
