@@ -5,6 +5,8 @@
 * "math": `math-verify` parse + verify, for free-form math (1/2 == 0.5 == \\frac{1}{2});
 * "reasoning_gym": the dataset's own `score_answer`, on the entry re-created from the item's metadata;
 * "coin": noise, 1 or 0 with probability 1/2 whatever the completion (the arithmetic family's "noise" category);
+* "lenient": a lenient judge, exact match OR any number that ends in the answer's last digit (the arithmetic
+  family's `judge` noise: a grader a policy can learn to game);
 * plug-ins: `register("name", fn)` or a dotted path "package.module:function" as the verifier name.
 
 A verifier that throws scores 0 and is counted (`Verifier.errors`); it never crashes the rollout worker.
@@ -83,6 +85,16 @@ def coin(item: Mapping[str, Any], completion: str) -> float:
     return float(hashlib.blake2b(key, digest_size=1).digest()[0] & 1)
 
 
+def lenient(item: Mapping[str, Any], completion: str) -> float:
+    """A judge that looks at one superficial feature: a number ending in the reference's last digit passes, right or
+    wrong ("59" accepts "49" and "1239"). It stands for a lenient LLM judge or a loose regex: its reward is learnable,
+    but what it teaches is the feature, not the task."""
+    if exact(item, completion):
+        return 1.0
+    gold, pred = _norm(str(item.get("answer", ""))), _norm(extract_answer(completion))
+    return float(bool(re.fullmatch(r"-?\d+", pred)) and bool(gold) and pred[-1] == gold[-1])
+
+
 def math(item: Mapping[str, Any], completion: str) -> float:
     from math_verify import parse, verify
 
@@ -108,6 +120,7 @@ def reasoning_gym(item: Mapping[str, Any], completion: str) -> float:
 register("exact", exact)
 register("digits", digits)
 register("coin", coin)
+register("lenient", lenient)
 register("math", math)
 register("reasoning_gym", reasoning_gym)
 

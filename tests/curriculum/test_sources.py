@@ -76,9 +76,55 @@ def test_arithmetic_noise_category_and_fresh_problems():
     items = items_from_source(spec)
     noise = [i for i in items if i.category == "noise"]
     assert len(items) == 26 and len(noise) == 6
-    assert all("?" in i.prompt and i.answer is None and i.metadata == {"verifier": "coin"} for i in noise)
+    assert all("?" in i.prompt and i.answer is None and i.metadata == {"verifier": "coin", "noise": "coin"} for i in noise)
     assert all(i.difficulty is None for i in noise) and len({i.id for i in items}) == 26
     src = parse_source(spec)
     pairs = src.problems(3, 20, np.random.default_rng(1))
     assert all(len(p.split("+")[0]) == 3 and str(eval(p.rstrip("="))) == a for p, a in pairs)  # noqa: S307
     assert pairs == src.problems(3, 20, np.random.default_rng(1))
+
+
+ARITH = {"kind": "arithmetic", "min_digits": 1, "max_digits": 3, "items_per_level": 200, "verifier": "exact", "seed": 5}
+
+
+def _by_id(items):
+    return {i.id: i for i in items}
+
+
+def test_arithmetic_noise_variants_share_the_problems_and_differ_where_they_say():
+    v = Verifier()
+    clean = _by_id(items_from_source({**ARITH, "noise": "none"}))
+    assert not any("noise" in i.metadata for i in clean.values())
+    for kind in ("mislabeled", "judge"):
+        noisy = _by_id(items_from_source({**ARITH, "noise": kind, "noise_fraction": 0.2}))
+        assert noisy.keys() == clean.keys() and all(noisy[k].prompt == clean[k].prompt for k in clean)
+        for d in (1, 2, 3):  # every level carries its share of noisy items
+            level = [i for i in noisy.values() if i.category == f"d{d}"]
+            assert sum(i.metadata.get("noise") == kind for i in level) == 40
+        for k, it in noisy.items():
+            right = clean[k].answer
+            d = json.loads(it.model_dump_json())
+            if it.metadata.get("noise") != kind:
+                assert it.answer == right and v.score(d, f"Answer: {right}") == 1.0
+            elif kind == "mislabeled":  # a wrong reference: the right answer scores 0
+                assert it.answer != right and it.answer[-1] != right[-1]
+                assert v.score(d, f"Answer: {right}") == 0.0
+            else:  # the lenient judge passes the right answer and a wrong one ending in the same digit
+                wrong = str(int(right) + 10)
+                assert v.score(d, f"Answer: {right}") == 1.0 and v.score(d, f"Answer: {wrong}") == 1.0
+                assert v.score(d, f"Answer: {int(right) + 1}") == 0.0
+                assert v.score({**d, "metadata": {"verifier": "exact"}}, f"Answer: {wrong}") == 0.0
+    assert v.errors == 0
+
+
+def test_arithmetic_coin_noise_and_its_legacy_spelling():
+    coin = items_from_source({**ARITH, "noise": "coin", "noise_items": 50})
+    legacy = items_from_source({**ARITH, "noise_items": 50})
+    assert [i.model_dump() for i in coin] == [i.model_dump() for i in legacy]
+    assert sum(i.category == "noise" for i in coin) == 50
+    with pytest.raises(ValidationError, match="noise_items"):
+        items_from_source({**ARITH, "noise": "coin"})
+    with pytest.raises(ValidationError, match="noise_items"):
+        items_from_source({**ARITH, "noise": "judge", "noise_items": 5})
+    with pytest.raises(ValidationError):
+        items_from_source({**ARITH, "noise": "loud"})
