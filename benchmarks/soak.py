@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from deploy.local import LocalStack
     from services.client import CurriculumClient
-    from services.owner import NAMESPACE, owner_name
+    from services.keys import NAMESPACE, owner_name
     from services.redis_server import free_port
 
     stack = LocalStack(Path(tempfile.mkdtemp(prefix="soak-")), port=free_port()).start()

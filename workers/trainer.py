@@ -53,7 +53,7 @@ def train_loop(config: dict) -> None:
     import redis
     import torch
 
-    from services.client import InClusterClient
+    from services.incluster import InClusterClient
     from workers.grpo import grpo_step
     from workers.model import load_policy
     from workers.queue import RolloutQueue, balance

@@ -120,7 +120,7 @@ def make_trainer_class():
     class _CurriculumGRPOTrainer(GRPOTrainer):
         """`GRPOTrainer(**kwargs)` (keyword arguments) plus:
 
-        curriculum      a `services.client.CurriculumClient` (or `InClusterClient`)
+        curriculum      a `services.client.CurriculumClient` (or `services.incluster.InClusterClient`)
         experiment      the experiment to lease from; its `group_size` must equal `num_generations`
         run_id          names this training run in lease keys: a restart with the same run_id replays, not re-leases
         report_reward   index in `reward_funcs` of the function whose rewards the curriculum sees (default 0)
