@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from services import metrics
+from services import metrics as telemetry
 from services.errors import ServiceError
 from services.router import OwnerRouter
 from services.schemas import (AddItems, AddItemsAck, Batch, CreateExperiment, Error, ExperimentList, LeaseRequest,
@@ -59,15 +59,15 @@ async def readyz():
 
 
 @routes.get("/metrics")
-async def prometheus_metrics():
+async def metrics():
     c = replica.owners
     if c is not None:
         for name in c.names():
             try:
-                metrics.set_owner_totals(name, await c.acall(name, "metrics"))
+                telemetry.set_owner_totals(name, await c.acall(name, "metrics"))
             except Exception:
                 continue
-    return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
+    return Response(telemetry.exposition(), media_type=telemetry.CONTENT_TYPE)
 
 
 # -- experiments ---------------------------------------------------------------------------------
@@ -119,16 +119,16 @@ async def patch_strategy(name: str, req: PatchStrategy):
              responses=ERRORS)
 async def lease_batch(name: str, req: LeaseRequest):
     out = await owners().acall(name, "lease", req)
-    metrics.count_leased(name, len(out["items"]))
+    telemetry.count_leased(name, len(out["items"]))
     if req.report is not None:
-        metrics.count_reported(name, out["reported"])
+        telemetry.count_reported(name, out["reported"])
     return JSONResponse(out)  # built by the owner in the Batch shape; skips re-validating 64+ items
 
 
 @routes.post("/v1/experiments/{name}/rewards", status_code=202, response_model=ReportAck, responses=ERRORS)
 async def report_rewards(name: str, req: ReportRequest):
     out = await owners().acall(name, "report", req)
-    metrics.count_reported(name, out)
+    telemetry.count_reported(name, out)
     return out
 
 

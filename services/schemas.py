@@ -51,9 +51,9 @@ class PatchStrategy(BaseModel):
 
 
 class ReportRequest(BaseModel):
-    """Results as they travel from the edge (or the in-cluster client) to the owner, unchanged: every result
-    has its `rollout_id` once the request is built, before the first attempt, so retries cannot double-apply."""
-
+    # Results travel in this model from the edge (or the in-cluster client) to the owner, unchanged: every result
+    # has its `rollout_id` once the request is built, before the first attempt, so retries cannot double-apply.
+    # (A comment, not a docstring: the OpenAPI document stays as API.md has it.)
     model_config = ConfigDict(extra="forbid")
     batch_id: str | None = Field(None, max_length=256)
     results: list[RewardEvent] = Field(min_length=1, max_length=100_000)
