@@ -36,6 +36,7 @@ def feed(redis_url: str, items: int, groups: int, snapshot_every: int) -> dict:
     import redis
 
     from services.owner import ExperimentOwner
+    from services.schemas import ReportRequest
     from services.store import ExperimentStore
 
     store = ExperimentStore(redis_url)
@@ -46,9 +47,9 @@ def feed(redis_url: str, items: int, groups: int, snapshot_every: int) -> dict:
     t0 = time.perf_counter()
     for k in range(groups // PER_RECORD):
         base = (k * PER_RECORD * 7919) % items
-        ack = owner.report([{"item_id": f"q{(base + j) % items}", "rewards": [j & 1, 1],
-                             "policy_version": (k * PER_RECORD + j) // GROUPS_PER_VERSION,
-                             "rollout_id": uuid.uuid4().hex} for j in range(PER_RECORD)])
+        ack = owner.report(ReportRequest(results=[{"item_id": f"q{(base + j) % items}", "rewards": [j & 1, 1],
+                                                   "policy_version": (k * PER_RECORD + j) // GROUPS_PER_VERSION,
+                                                   "rollout_id": uuid.uuid4().hex} for j in range(PER_RECORD)]))
         assert ack["accepted"] == PER_RECORD, ack
     fed_s = time.perf_counter() - t0
     gc.collect()

@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
 
     from deploy.local import LocalStack, haproxy_binary
-    from services.client import CurriculumClient, InClusterClient
+    from services.client import CurriculumClient
+    from services.incluster import InClusterClient
     from services.redis_server import free_port
 
     items = [{"id": f"q{i}", "prompt": f"{i}+{i % 7}=", "category": f"d{i % 8}"} for i in range(args.items)]

@@ -15,7 +15,8 @@ import json
 import statistics
 from pathlib import Path
 
-from deploy.cmd_run import TIME_KEYS, run_pipeline
+from deploy.pipeline import run_pipeline
+from deploy.report import TIME_KEYS
 
 RESULTS = Path(__file__).parent / "results"
 LOWER_GAIN = 0.1

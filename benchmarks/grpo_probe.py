@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from curriculum.sources import items_from_source
-from deploy.cmd_run import RunConfig, eval_items, prepare_policy
+from deploy.config import RunConfig, eval_items
+from deploy.pipeline import prepare_policy
 from workers.backends.hf import HFBackend
 from workers.grpo import Group, grpo_step
 from workers.model import load_policy
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tag", default="default")
     args = p.parse_args(argv)
-    torch.set_num_threads(1)  # see deploy.cmd_run.prepare_policy
+    torch.set_num_threads(1)  # see deploy.pipeline.prepare_policy
     cfg = RunConfig(seed=args.seed)
     ws = cfg.warm_start.model_copy(update={k: v for k, v in {
         "steps": args.sft_steps, "lr": args.sft_lr,

@@ -78,7 +78,7 @@ def owner_pids(stack_id: str) -> list[int]:
     return out
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--duration", type=float, default=600)
     ap.add_argument("--workers", type=int, default=16)
@@ -87,108 +87,147 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--bucket", type=float, default=0, help="seconds per latency bucket (default: duration / 20)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "soak.json"))
     args = ap.parse_args(argv)
-    bucket = args.bucket or max(args.duration / 20, 1.0)
+    args.bucket = args.bucket or max(args.duration / 20, 1.0)
+    return args
 
-    import ray
-    import redis
 
-    from deploy.local import LocalStack
-    from services.client import CurriculumClient
-    from services.owner import NAMESPACE, owner_name
-    from services.redis_server import free_port
+class Soak:
+    """One soak run against a started stack: worker processes, memory samples, the two faults, the answers."""
 
-    stack = LocalStack(Path(tempfile.mkdtemp(prefix="soak-")), port=free_port()).start()
-    ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    names = [f"soak-{e}" for e in range(args.experiments)]
-    samples, rows, procs, faults = [], [], {}, []
-    try:
-        with CurriculumClient(stack.url) as c:
-            for n in names:
+    def __init__(self, stack, args: argparse.Namespace) -> None:
+        import redis
+
+        self.stack, self.args = stack, args
+        self.ctx = mp.get_context("spawn")
+        self.out = self.ctx.Queue()
+        self.names = [f"soak-{e}" for e in range(args.experiments)]
+        self.samples, self.rows, self.faults = [], [], []
+        self.procs: dict[str, tuple] = {}
+        self.r = redis.Redis.from_url(stack.redis_url)
+        self.t0 = self.until = 0.0
+
+    def create_experiments(self) -> None:
+        from services.client import CurriculumClient
+
+        with CurriculumClient(self.stack.url) as c:
+            for n in self.names:
                 c.create_experiment(n, "sec", items=[{"id": f"q{i}", "prompt": f"{i}+1=", "category": f"d{i % 8}"}
-                                                     for i in range(args.items)])
-        r = redis.Redis.from_url(stack.redis_url)
+                                                     for i in range(self.args.items)])
 
-        def sample(tag: str) -> None:
-            pids = owner_pids(stack.stack_id)
-            samples.append({"t": time.time() - t0, "tag": tag, "owner_rss_mb": rss_mb(pids), "owners": len(pids),
-                            "redis_rss_mb": rss_mb([stack.redis.proc.pid]),
-                            "redis_used_mb": r.info("memory")["used_memory"] / 2**20})
+    def sample(self, tag: str) -> None:
+        pids = owner_pids(self.stack.stack_id)
+        self.samples.append({"t": time.time() - self.t0, "tag": tag, "owner_rss_mb": rss_mb(pids),
+                             "owners": len(pids), "redis_rss_mb": rss_mb([self.stack.redis.proc.pid]),
+                             "redis_used_mb": self.r.info("memory")["used_memory"] / 2**20})
 
-        t0 = time.time()
-        until = t0 + args.duration
+    def spawn(self, w: int) -> None:
+        wid = f"w{w}-{len(self.procs)}"
+        p = self.ctx.Process(target=worker, args=(self.stack.url, self.names[w % len(self.names)], wid, self.t0,
+                                                  self.until, self.out), daemon=True)
+        p.start()
+        self.procs[wid] = (w, p)
 
-        def spawn(w: int) -> None:
-            wid = f"w{w}-{len(procs)}"
-            p = ctx.Process(target=worker, args=(stack.url, names[w % len(names)], wid, t0, until, out), daemon=True)
-            p.start()
-            procs[wid] = (w, p)
+    def inject(self, what: str) -> None:
+        """Kill the first experiment's owner (Ray restarts it from Redis), or SIGKILL a worker and replace it."""
+        import ray
 
+        from services.keys import NAMESPACE, owner_name
+
+        if what == "kill_owner":
+            ray.kill(ray.get_actor(owner_name(self.names[0]), namespace=NAMESPACE), no_restart=False)
+        else:
+            wid, (w, p) = next(iter(self.procs.items()))
+            os.kill(p.pid, signal.SIGKILL)
+            self.spawn(w)
+        self.faults.append({"t": time.time() - self.t0, "fault": what})
+
+    def drain(self, timeout: float) -> bool:
+        try:
+            self.rows.append(self.out.get(timeout=timeout))
+            return True
+        except queue.Empty:
+            return False
+
+    def run(self) -> dict[str, int]:
+        """Workers loop until the duration ends; returns each experiment's events in state."""
+        from services.client import CurriculumClient
+
+        args = self.args
+        self.create_experiments()
+        self.t0 = time.time()
+        self.until = self.t0 + args.duration
         for w in range(args.workers):
-            spawn(w)
-        sample("start")
+            self.spawn(w)
+        self.sample("start")
         plan = [(args.duration / 3, "kill_owner"), (args.duration / 2, "kill_worker")]
-        next_sample = t0 + bucket
-        while time.time() < until or any(p.is_alive() for _, p in procs.values()):
-            try:
-                rows.append(out.get(timeout=0.5))
-            except queue.Empty:
-                pass
+        next_sample = self.t0 + args.bucket
+        while time.time() < self.until or any(p.is_alive() for _, p in self.procs.values()):
+            self.drain(0.5)
             now = time.time()
-            if plan and now - t0 >= plan[0][0]:
-                _, what = plan.pop(0)
-                if what == "kill_owner":
-                    ray.kill(ray.get_actor(owner_name(names[0]), namespace=NAMESPACE), no_restart=False)
-                else:
-                    wid, (w, p) = next(iter(procs.items()))
-                    os.kill(p.pid, signal.SIGKILL)
-                    spawn(w)
-                faults.append({"t": now - t0, "fault": what})
+            if plan and now - self.t0 >= plan[0][0]:
+                self.inject(plan.pop(0)[1])
             if now >= next_sample:
-                sample("run")
-                next_sample += bucket
-        while True:
-            try:
-                rows.append(out.get(timeout=1))
-            except queue.Empty:
-                break
-        sample("end")
-        with CurriculumClient(stack.url) as c:
-            state_events = {n: c.experiment(n)["events"] for n in names}
-    finally:
-        stack.stop()
+                self.sample("run")
+                next_sample += args.bucket
+        while self.drain(1):
+            pass
+        self.sample("end")
+        with CurriculumClient(self.stack.url) as c:
+            return {n: c.experiment(n)["events"] for n in self.names}
 
-    t = np.array([x[0] - t0 for x in rows])
+
+def summarise(soak: Soak, state_events: dict[str, int]) -> dict:
+    args, rows, samples = soak.args, soak.rows, soak.samples
+    t = np.array([x[0] - soak.t0 for x in rows])
     lat = np.array([x[1] for x in rows]) * 1000
     errors = [x[3] for x in rows if x[3]]
     acked = sum(x[2] for x in rows)
     buckets = []
-    for b in range(int(np.ceil(args.duration / bucket))):
-        m = (t >= b * bucket) & (t < (b + 1) * bucket)
+    for b in range(int(np.ceil(args.duration / args.bucket))):
+        m = (t >= b * args.bucket) & (t < (b + 1) * args.bucket)
         if m.any():
-            buckets.append({"t": (b + 0.5) * bucket, "calls": int(m.sum()), "p50_ms": float(np.percentile(lat[m], 50)),
-                            "p99_ms": float(np.percentile(lat[m], 99))})
+            buckets.append({"t": (b + 0.5) * args.bucket, "calls": int(m.sum()),
+                            "p50_ms": float(np.percentile(lat[m], 50)), "p99_ms": float(np.percentile(lat[m], 99))})
     warm = [s for s in samples if s["t"] >= args.duration / 5] or samples
-    res = {"duration_s": args.duration, "workers": args.workers, "experiments": args.experiments, "batch": BATCH,
-           "group_size": GROUP, "items_per_experiment": args.items, "calls": len(rows),
-           "events_acknowledged": int(acked), "events_in_state": int(sum(state_events.values())),
-           "events_per_s": acked / args.duration, "errors": len(errors), "error_examples": errors[:5],
-           "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)), "buckets": buckets,
-           "faults": faults, "memory": samples,
-           "memory_warm_start_end": {k: [warm[0][k], samples[-1][k]]
-                                     for k in ("owner_rss_mb", "redis_rss_mb", "redis_used_mb")},
-           "cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]}
-    print(f"\nSoak: {args.workers} REST workers x {args.experiments} experiments, {args.duration:.0f} s, "
+    return {"duration_s": args.duration, "workers": args.workers, "experiments": args.experiments, "batch": BATCH,
+            "group_size": GROUP, "items_per_experiment": args.items, "calls": len(rows),
+            "events_acknowledged": int(acked), "events_in_state": int(sum(state_events.values())),
+            "events_per_s": acked / args.duration, "errors": len(errors), "error_examples": errors[:5],
+            "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)), "buckets": buckets,
+            "faults": soak.faults, "memory": samples,
+            "memory_warm_start_end": {k: [warm[0][k], samples[-1][k]]
+                                      for k in ("owner_rss_mb", "redis_rss_mb", "redis_used_mb")},
+            "cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]}
+
+
+def print_report(res: dict) -> None:
+    print(f"\nSoak: {res['workers']} REST workers x {res['experiments']} experiments, {res['duration_s']:.0f} s, "
           f"batch {BATCH} x {GROUP}, {os.cpu_count()} cores (shared machine, load {res['load_avg_1m']:.1f})\n")
-    print(f"calls {len(rows):,}  events acknowledged {acked:,} ({res['events_per_s']:,.0f}/s)  in state "
-          f"{res['events_in_state']:,}  errors {len(errors)}  p50 {res['p50_ms']:.1f} ms  p99 {res['p99_ms']:.1f} ms")
-    print("faults: " + ", ".join(f"{f['fault']} at {f['t']:.0f} s" for f in faults))
+    print(f"calls {res['calls']:,}  events acknowledged {res['events_acknowledged']:,} ({res['events_per_s']:,.0f}/s)"
+          f"  in state {res['events_in_state']:,}  errors {res['errors']}  p50 {res['p50_ms']:.1f} ms  "
+          f"p99 {res['p99_ms']:.1f} ms")
+    print("faults: " + ", ".join(f"{f['fault']} at {f['t']:.0f} s" for f in res["faults"]))
     print("\n| t s | calls | p50 ms | p99 ms |\n|---:|---:|---:|---:|")
-    for b in buckets:
+    for b in res["buckets"]:
         print(f"| {b['t']:.1f} | {b['calls']} | {b['p50_ms']:.1f} | {b['p99_ms']:.1f} |")
     print("\n| memory MB | warm start | end |\n|---|---:|---:|")
     for k, (a, b) in res["memory_warm_start_end"].items():
         print(f"| {k} | {a:.1f} | {b:.1f} |")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    from deploy.local import LocalStack
+    from services.redis_server import free_port
+
+    stack = LocalStack(Path(tempfile.mkdtemp(prefix="soak-")), port=free_port()).start()
+    soak = Soak(stack, args)
+    try:
+        state_events = soak.run()
+    finally:
+        stack.stop()
+    res = summarise(soak, state_events)
+    print_report(res)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(res, indent=2))
     plot(res, Path(args.out).with_suffix(".png"))

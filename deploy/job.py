@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from pydantic import ValidationError
 
-    from deploy.cmd_run import run_pipeline  # heavy imports (torch, ray) only once the arguments parse
+    from deploy.pipeline import run_pipeline  # heavy imports (torch, ray) only once the arguments parse
 
     try:
         report = run_pipeline(args.config, address=args.address, overrides=overrides_from(args))

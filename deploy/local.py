@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy import reaper
+from services.keys import NAMESPACE
 from services.redis_server import LocalRedis, free_port
 
 
@@ -22,7 +23,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if address:
-        ray.init(address=address, namespace="curriculum", log_to_driver=False)
+        ray.init(address=address, namespace=NAMESPACE, log_to_driver=False)
     else:
         haproxy_ingress()  # before ray.init: Serve's processes inherit the environment of this one
         # A proxy still starting on a loaded 2-core machine missed Serve's 10 s health checks three times and was
@@ -30,7 +31,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         os.environ.setdefault("RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S", "30")
         os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "30")
         ray.init(num_cpus=num_cpus or max(8, 2 * (os.cpu_count() or 2)), include_dashboard=False,
-                 namespace="curriculum", log_to_driver=False)
+                 namespace=NAMESPACE, log_to_driver=False)
 
 
 def haproxy_ingress() -> bool:

@@ -1,18 +1,19 @@
-"""Python client for the controller: the REST API over HTTP (`CurriculumClient`), or the same operations
-inside the Ray cluster without HTTP (`InClusterClient`, for rollout workers and trainers).
+"""Python client for the controller: the REST API over HTTP (`CurriculumClient`). Inside the Ray cluster the
+same operations go straight to the owners without HTTP: services.incluster.InClusterClient.
 
 Both fill in a `rollout_id` (the idempotency key) for every result that lacks one BEFORE the first attempt,
-so a retried report can never be applied twice.
+so a retried report can never be applied twice. This module needs neither Ray nor the router: trainers
+outside the cluster use it alone.
 """
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any, Iterable
 
 import httpx
 
 from services.errors import ServiceError
+from services.ids import fill_rollout_ids
 
 RETRY_STATUS = {429, 502, 503, 504}  # transient: the owner is busy or restarting, the proxy is draining
 
@@ -21,13 +22,7 @@ def _items(items: Iterable[Any]) -> list[dict]:
     return [i if isinstance(i, dict) else i.model_dump(mode="json", exclude_defaults=True) for i in items]
 
 
-def fill_rollout_ids(results: list[dict]) -> list[dict]:
-    """Give every result an idempotency key before the first attempt, so retries cannot double-apply."""
-    return [r if r.get("rollout_id") else {**r, "rollout_id": uuid.uuid4().hex} for r in results]
-
-
 def _results(results: Iterable[Any]) -> list[dict]:
-    # no import of services.controller (Ray) here: trainers outside the cluster use this client without Ray
     return fill_rollout_ids([r if isinstance(r, dict) else r.model_dump(mode="json") for r in results])
 
 
@@ -125,71 +120,3 @@ class CurriculumClient:
 
     def healthz(self) -> dict:
         return self._req("GET", "/healthz")
-
-
-class InClusterClient:
-    """The same operations, straight to the owner actors (no HTTP). Needs a connected Ray and the Redis URL."""
-
-    def __init__(self, redis_url: str | None = None) -> None:
-        import os
-
-        from services.controller import Controller
-
-        redis_url = redis_url or os.environ.get("CURRICULUM_REDIS_URL")
-        if not redis_url:
-            raise ValueError("redis_url: pass the controller's Redis URL or set CURRICULUM_REDIS_URL")
-        self.core = Controller(redis_url)
-
-    def strategies(self) -> list[dict]:
-        return self.core.strategies()
-
-    def create_experiment(self, name: str, strategy: str | None = None, params: dict | None = None, *, items=None,
-                          source: dict | None = None, group_size: int = 8, seed: int = 0,
-                          reward_range: tuple[float, float] = (0.0, 1.0)) -> dict:
-        from services.schemas import CreateExperiment
-
-        spec = {} if strategy is None else {"strategy": {"name": strategy, "params": params or {}}}
-        return self.core.create(CreateExperiment(name=name, **spec, items=_items(items) if items is not None else None,
-                                                 source=source, group_size=group_size, seed=seed,
-                                                 reward_range=reward_range))
-
-    def experiments(self) -> list[dict]:
-        return [self.core.call(n, "summary") for n in self.core.names()]
-
-    def experiment(self, name: str) -> dict:
-        return self.core.call(name, "summary")
-
-    def delete_experiment(self, name: str) -> None:
-        self.core.delete(name)
-
-    def add_items(self, name: str, items) -> dict:
-        return self.core.call(name, "add_items", _items(items))
-
-    def patch_strategy(self, name: str, params: dict) -> dict:
-        return self.core.call(name, "set_params", params)
-
-    def lease(self, name: str, size: int, worker: str = "client", lease_seconds: float = 300.0,
-              lease_key: str | None = None) -> dict:
-        return self.next_batch(name, size, worker=worker, lease_seconds=lease_seconds, lease_key=lease_key)
-
-    def next_batch(self, name: str, size: int, results=None, batch_id: str | None = None, worker: str = "client",
-                   lease_seconds: float = 300.0, lease_key: str | None = None) -> dict:
-        from pydantic import ValidationError
-
-        from curriculum.registry import format_validation_error
-        from services.schemas import LeaseRequest
-
-        try:  # the same bounds as the REST edge, with the same field-named 422
-            LeaseRequest(size=size, worker=worker, lease_seconds=lease_seconds, lease_key=lease_key)
-        except ValidationError as e:
-            msg = "; ".join(f"{loc}: {m}" for loc, m in format_validation_error(e, ""))
-            raise ServiceError(422, "validation_error", msg) from None
-        report = {"batch_id": batch_id, "results": _results(results)} if results else None
-        return self.core.call(name, "lease", size, worker, lease_seconds, report, lease_key)
-
-    def report(self, name: str, results, batch_id: str | None = None) -> dict:
-        # the owner validates every result (field-named 422) before anything is logged
-        return self.core.call(name, "report", _results(results), batch_id)
-
-    def state(self, name: str) -> dict:
-        return self.core.call(name, "state_view")

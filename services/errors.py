@@ -7,9 +7,6 @@ class ServiceError(Exception):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
 
-    def body(self) -> dict:
-        return {"error": {"code": self.code, "message": self.message}}
-
     def as_dict(self) -> dict:
         return {"__error__": {"status": self.status, "code": self.code, "message": self.message}}
 

@@ -20,13 +20,12 @@ import redis
 from pydantic import ValidationError
 
 from curriculum import codec
-from curriculum.events import RewardEvent
 from curriculum.experiment import ExperimentConfig, ExperimentState, InvalidReport
 from curriculum.registry import format_validation_error
 from services.errors import ServiceError
+from services.schemas import AddItems, LeaseRequest, PatchStrategy, ReportRequest
 from services.store import ExperimentStore
 
-NAMESPACE = "curriculum"
 REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
@@ -54,10 +53,6 @@ def guarded(method):
             self._stale, self._retry_at = True, 0.0
             return redis_unavailable(e)
     return wrapper
-
-
-def owner_name(experiment: str) -> str:
-    return f"owner:{experiment}"
 
 
 class ExperimentOwner:
@@ -122,54 +117,53 @@ class ExperimentOwner:
         return self.state.describe()
 
     @guarded
-    def lease(self, size: int, worker: str, lease_seconds: float, report: dict | None = None,
-              lease_key: str | None = None) -> dict:
-        """Lease a batch; with `report` ({"results", "batch_id"}), first apply those results (one round trip
-        per rollout loop). All-or-nothing: a bad report rejects the whole call before anything is logged.
-        With `lease_key`, a live lease under that key is answered again as it was (nothing is logged)."""
+    def lease(self, req: LeaseRequest) -> dict:
+        """Lease a batch; with `req.report`, first apply those results (one round trip per rollout loop).
+        All-or-nothing: a bad report rejects the whole call before anything is logged. With `req.lease_key`,
+        a live lease under that key is answered again as it was (nothing is logged)."""
         ack = None
-        if report is not None:
-            ack = self.report(report["results"], report.get("batch_id"))
+        if req.report is not None:
+            ack = self.report(req.report)
             if "__error__" in ack:
                 return ack
         now = time.time()
-        out = self.state.keyed_batch(lease_key, now)
+        out = self.state.keyed_batch(req.lease_key, now)
         if out is None:
-            rec = {"op": "lease", "n": size, "worker": worker, "lease_seconds": lease_seconds, "now": now,
-                   "batch_id": f"b-{self.state.batches + 1:06d}"}
-            if lease_key is not None:
-                rec["lease_key"] = lease_key
+            rec = {"op": "lease", "n": req.size, "worker": req.worker, "lease_seconds": req.lease_seconds,
+                   "now": now, "batch_id": f"b-{self.state.batches + 1:06d}"}
+            if req.lease_key is not None:
+                rec["lease_key"] = req.lease_key
             out = self._write(rec)
         return out if ack is None else {**out, "reported": ack}
 
     @guarded
-    def report(self, results: list[dict], batch_id: str | None = None) -> dict:
+    def report(self, req: ReportRequest) -> dict:
+        """`req.results` arrive validated (RewardEvent) with their rollout ids: checked against the pool, logged
+        as JSON (the one conversion), and applied as they are."""
+        events = req.results
         try:
-            events = [RewardEvent.model_validate(r) for r in results]
             self.state.validate_report(events)
         except InvalidReport as e:  # unknown item ids, rewards outside reward_range
             return ServiceError(422, e.code, str(e)).as_dict()
-        except ValidationError as e:
-            msg = "; ".join(f"{loc}: {m}" for loc, m in format_validation_error(e, "results"))
-            return ServiceError(422, "validation_error", msg).as_dict()
-        rec = {"op": "report", "batch_id": batch_id, "now": time.time(),
+        rec = {"op": "report", "batch_id": req.batch_id, "now": time.time(),
                "results": [e.model_dump(mode="json", exclude_defaults=True) for e in events]}
-        return self._write(rec, {**rec, "results": events})  # apply the validated events, not a 3rd parse
+        return self._write(rec, {**rec, "results": events})
 
     @guarded
-    def add_items(self, items: list[dict]) -> dict:
-        return self._write({"op": "add_items", "items": items})
+    def add_items(self, req: AddItems) -> dict:
+        rec = {"op": "add_items", "items": [it.model_dump(mode="json", exclude_defaults=True) for it in req.items]}
+        return self._write(rec, {**rec, "items": req.items})  # the pool takes the validated items as they are
 
     @guarded
-    def set_params(self, params: dict) -> dict:
+    def set_params(self, req: PatchStrategy) -> dict:
         try:
-            self.state.strategy.check_params(params)
+            self.state.strategy.check_params(req.params)
         except ValidationError as e:
             errs = format_validation_error(e, "params")
             return ServiceError(422, "invalid_params", "; ".join(f"{l}: {m}" for l, m in errs)).as_dict()
         except ValueError as e:  # InvalidParams and cross-field checks
             return ServiceError(422, "invalid_params", f"params: {e}").as_dict()
-        self._write({"op": "set_params", "params": params})
+        self._write({"op": "set_params", "params": req.params})
         return self.summary()
 
     @guarded
@@ -180,7 +174,4 @@ class ExperimentOwner:
                 "arms": {a["name"]: a["weight"] for a in d["arms"]},
                 "pass_rates": {a["name"]: a["pass_rate"] for a in d["arms"] if a["pass_rate"] is not None},
                 "restored": self.restored}
-
-    def ping(self) -> str:
-        return self.name
 

@@ -10,6 +10,7 @@ from curriculum.events import RewardEvent
 from curriculum.experiment import RewardRange
 from curriculum.items import Item
 from curriculum.registry import DEFAULT_STRATEGY
+from services.ids import new_rollout_id
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
@@ -50,9 +51,19 @@ class PatchStrategy(BaseModel):
 
 
 class ReportRequest(BaseModel):
+    # Results travel in this model from the edge (or the in-cluster client) to the owner, unchanged: every result
+    # has its `rollout_id` once the request is built, before the first attempt, so retries cannot double-apply.
+    # (A comment, not a docstring: the OpenAPI document stays as API.md has it.)
     model_config = ConfigDict(extra="forbid")
     batch_id: str | None = Field(None, max_length=256)
     results: list[RewardEvent] = Field(min_length=1, max_length=100_000)
+
+    @model_validator(mode="after")
+    def _idempotency_keys(self) -> "ReportRequest":
+        if not all(r.rollout_id for r in self.results):  # a copy: the caller's objects stay as they were
+            self.results = [r if r.rollout_id else r.model_copy(update={"rollout_id": new_rollout_id()})
+                            for r in self.results]
+        return self
 
 
 class LeaseRequest(BaseModel):

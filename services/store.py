@@ -1,4 +1,4 @@
-"""Redis persistence of experiments: event-sourced.
+"""Redis persistence of experiments: event-sourced (key layout: services.keys).
 
 Keys per experiment `cur:exp:{name}:`
   config  JSON {name, strategy, params, group_size, seed, created_at}
@@ -17,12 +17,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-PREFIX = "cur"
-NAMES = f"{PREFIX}:experiments"
-
-
-def key(name: str, part: str) -> str:
-    return f"{PREFIX}:exp:{name}:{part}"
+from services.keys import EXPERIMENTS as NAMES
+from services.keys import experiment_key as key
 
 
 class ExperimentStore:

@@ -78,7 +78,3 @@ def load_policy(name_or_path: str | Path, dtype=torch.float32):
     tok.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     return model, tok
-
-
-def num_params(model) -> int:
-    return sum(p.numel() for p in model.parameters())

@@ -15,11 +15,7 @@ from typing import Any
 
 import ray
 
-NAMESPACE = "curriculum"
-
-
-def pool_name(experiment: str) -> str:
-    return f"pool:{experiment}"
+from services.keys import NAMESPACE, pool_name
 
 
 class WorkerPool:

@@ -19,6 +19,7 @@ from typing import Iterable
 import numpy as np
 import redis
 
+from services.keys import dead_letter_key, queue_counters_key, rollouts_key
 from workers.grpo import Group
 
 GROUP_NAME = "trainers"
@@ -46,9 +47,9 @@ def decode(b: bytes) -> Group:
 class RolloutQueue:
     def __init__(self, redis_url: str, experiment: str, max_staleness: int = 4, max_deliveries: int = 5) -> None:
         self.r = redis.Redis.from_url(redis_url)
-        self.stream = f"cur:exp:{experiment}:rollouts"
-        self.dead = f"cur:exp:{experiment}:rollouts:dead"
-        self.counters = f"cur:exp:{experiment}:rollouts:counters"
+        self.stream = rollouts_key(experiment)
+        self.dead = dead_letter_key(experiment)
+        self.counters = queue_counters_key(experiment)
         self.max_staleness, self.max_deliveries = max_staleness, max_deliveries
         try:
             self.r.xgroup_create(self.stream, GROUP_NAME, id="0", mkstream=True)

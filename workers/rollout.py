@@ -37,7 +37,7 @@ class RolloutConfig(BaseModel):
 
 class RolloutWorker:
     def __init__(self, cfg: RolloutConfig | dict, worker_id: str | None = None) -> None:
-        from services.client import InClusterClient
+        from services.incluster import InClusterClient
         from workers.backends import make_backend
         from workers.queue import RolloutQueue
         from workers.verifiers import Verifier

@@ -5,7 +5,8 @@ Per step, each rank: reads groups (its own, via the consumer group; plus any a d
 the stale and the degenerate (counted), picks a batch mixed across categories in the proportions the
 controller reports (its arm weights), steps, and ACKs the groups only after the step is committed — so a rank
 that dies mid-step leaves its groups pending for another rank to claim. Rank 0 publishes weights, evaluates
-greedily on held-out items every `eval_every` steps (the tracked categories; all of them at the last step), and appends metrics to `cur:exp:{name}:trainer`.
+greedily on held-out items every `eval_every` steps (the tracked categories; all of them at the last step), and appends metrics to
+`cur:exp:{name}:trainer` (services.keys).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.keys import trainer_metrics_key as metrics_key
 from workers.grpo import GRPOConfig
 
 
@@ -43,102 +45,148 @@ class TrainerConfig(BaseModel):
     grpo: GRPOConfig = Field(default_factory=GRPOConfig)
 
 
-def metrics_key(experiment: str) -> str:
-    return f"cur:exp:{experiment}:trainer"
+class StepBuffer:
+    """One rank's groups between the queue and the optimizer: read (its own, plus any a dead rank left pending),
+    dropped when degenerate or stale (counted), balanced across categories, and acknowledged only once the step
+    that used them is committed."""
+
+    def __init__(self, queue, consumer: str, cfg: TrainerConfig) -> None:
+        self.queue, self.me, self.cfg = queue, consumer, cfg
+        self.buffer: list = []  # deliveries read but not yet used (carried to the next step)
+        self.degenerate = 0
+        self.read: dict[str, int] = {}  # groups read per category since the last step (used, degenerate or stale)
+
+    def _keep(self, deliveries: list) -> list:
+        # degenerate groups (zero advantage) never train: drop them at once so they do not hold the budget
+        for d in deliveries:
+            self.read[d.group.category] = self.read.get(d.group.category, 0) + 1
+        dead = [d for d in deliveries if d.group.degenerate]
+        self.queue.discard(dead, "dropped_degenerate")
+        self.degenerate += len(dead)
+        return [d for d in deliveries if not d.group.degenerate]
+
+    def fill(self, version: int) -> float:
+        """Read until a step's worth of groups is buffered or `wait_seconds` pass; returns the seconds waited."""
+        cfg, t0 = self.cfg, time.perf_counter()
+        deadline = time.monotonic() + cfg.wait_seconds
+        stale = [d for d in self.buffer if version - d.group.policy_version > cfg.max_staleness]
+        self.queue.discard(stale, "dropped_stale")  # carried over from earlier steps and now too old
+        self.buffer = [d for d in self.buffer if d not in stale]
+        while len(self.buffer) < cfg.groups_per_step and time.monotonic() < deadline:
+            self.buffer += self._keep(self.queue.claim_stale(self.me, cfg.claim_idle_ms, current_version=version))
+            self.buffer += self._keep(self.queue.read(self.me, cfg.groups_per_step, block_ms=200,
+                                                      current_version=version))
+        return time.perf_counter() - t0
+
+    def take(self, arms: dict[str, float]) -> list:
+        """A batch mixed across categories in the proportions of the controller's arm weights."""
+        from workers.queue import balance
+
+        idx, _ = balance([d.group for d in self.buffer], arms, self.cfg.groups_per_step)
+        return [self.buffer[i] for i in idx]
+
+    def commit(self, used: list) -> tuple[int, dict[str, int]]:
+        """The step is committed: now (and only now) the groups it used are acknowledged. Returns the step's
+        (degenerate groups dropped, groups read per category) and starts counting the next step."""
+        self.queue.ack([d.id for d in used])
+        self.buffer = [d for d in self.buffer if d not in used]
+        dropped, read = self.degenerate, dict(self.read)
+        self.degenerate = 0
+        self.read.clear()
+        return dropped, read
+
+
+def load_models(cfg: TrainerConfig):
+    """(policy, tokenizer, frozen reference policy or None, device); every rank loads the same weights."""
+    import ray.train
+    import torch
+
+    from workers.model import load_policy
+
+    model, tok = load_policy(cfg.model_path)
+    device = ray.train.torch.get_device() if cfg.use_gpu else torch.device("cpu")
+    model.to(device)  # grpo_step all-reduces the gradients itself
+    ref = None
+    if cfg.grpo.kl_beta > 0:  # the frozen starting policy, for the KL penalty
+        ref = load_policy(cfg.model_path)[0].to(device).eval().requires_grad_(False)
+    return model, tok, ref
+
+
+def step_record(step: int, t_wait: float, t_train: float, used: list, dropped: int, read: dict, m: dict,
+                queue_stats: dict, arms: dict) -> dict:
+    import numpy as np
+
+    return {"step": step, "version": step, "time": time.time(), "wait_s": t_wait, "train_s": t_train,
+            "groups": len(used), "degenerate_dropped": dropped, "loss": m.get("loss", 0.0),
+            "kl": m.get("kl", 0.0), "clip_frac": m.get("clip_frac", 0.0), "tokens": m.get("tokens", 0),
+            "queue": queue_stats, "arm_weights": arms, "read_by_category": read,
+            "mean_reward": float(np.mean([np.mean(d.group.rewards) for d in used])) if used else None}
+
+
+def evaluate(cfg: TrainerConfig, step: int, model, tok) -> dict:
+    """Pass rate and greedy accuracy on held-out items. The whole map costs ~4 s on 2 cores and stalls students
+    and trainer alike: mid-run, only the tracked categories; the last step draws the full map."""
+    from workers.warm_start import pass_rates
+
+    items = cfg.eval_items if step == cfg.steps or cfg.eval_track is None else [
+        e for e in cfg.eval_items if e["category"] in cfg.eval_track]
+    eval_pass, greedy = pass_rates(model, tok, items, cfg.eval_max_tokens, cfg.eval_samples, cfg.temperature,
+                                   seed=step)
+    return {"eval_pass": eval_pass, "eval": greedy}
+
+
+def report_checkpoint(cfg: TrainerConfig, step: int, rank: int, model, tok, m: dict) -> None:
+    """ray.train.report blocks until Ray Train's controller polls (every ~2 s): call it (on every rank, the same
+    number of times) only with a checkpoint; per-step metrics go to Redis."""
+    import ray.train
+
+    if step % cfg.checkpoint_every != 0 and step != cfg.steps:
+        return
+    ckpt = None
+    if rank == 0 and cfg.storage_path:
+        d = Path(cfg.storage_path) / f"policy-v{step}"
+        model.save_pretrained(d)
+        tok.save_pretrained(d)
+        ckpt = ray.train.Checkpoint.from_directory(str(d))
+    ray.train.report({"step": step, "loss": m.get("loss", 0.0)}, checkpoint=ckpt)
 
 
 def train_loop(config: dict) -> None:
-    import numpy as np
     import ray.train
     import redis
     import torch
 
-    from services.client import InClusterClient
+    from services.incluster import InClusterClient
     from workers.grpo import grpo_step
-    from workers.model import load_policy
-    from workers.queue import RolloutQueue, balance
-    from workers.warm_start import pass_rates
+    from workers.queue import RolloutQueue
     from workers.weights import WeightPublisher
 
     cfg = TrainerConfig.model_validate(config)
-    ctx = ray.train.get_context()
-    rank = ctx.get_world_rank()
-    model, tok = load_policy(cfg.model_path)
-    device = ray.train.torch.get_device() if cfg.use_gpu else torch.device("cpu")
-    model.to(device)  # every rank loads the same weights; grpo_step all-reduces the gradients itself
+    rank = ray.train.get_context().get_world_rank()
+    model, tok, ref = load_models(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.grpo.lr)
-    ref = None
-    if cfg.grpo.kl_beta > 0:  # the frozen starting policy, for the KL penalty
-        ref = load_policy(cfg.model_path)[0].to(device).eval().requires_grad_(False)
     queue = RolloutQueue(cfg.redis_url, cfg.experiment, max_staleness=cfg.max_staleness)
+    groups = StepBuffer(queue, f"trainer-{rank}", cfg)
     client = InClusterClient(cfg.redis_url)
     r = redis.Redis.from_url(cfg.redis_url)
-    me = f"trainer-{rank}"
-    buffer = []  # deliveries read but not yet used (carried to the next step)
-    version = 0
     weights = WeightPublisher(cfg.redis_url, cfg.experiment) if rank == 0 else None
     if weights:
         weights.publish(0, model.state_dict())
-    degenerate = 0
-    read: dict[str, int] = {}  # groups read per category since the last step (used, degenerate or stale)
-
-    def keep(deliveries: list) -> list:
-        # degenerate groups (zero advantage) never train: drop them at once so they do not hold the budget
-        nonlocal degenerate
-        for d in deliveries:
-            read[d.group.category] = read.get(d.group.category, 0) + 1
-        dead = [d for d in deliveries if d.group.degenerate]
-        queue.discard(dead, "dropped_degenerate")
-        degenerate += len(dead)
-        return [d for d in deliveries if not d.group.degenerate]
-
-    for step in range(1, cfg.steps + 1):
-        t0 = time.perf_counter()
-        deadline = time.monotonic() + cfg.wait_seconds
-        stale = [d for d in buffer if version - d.group.policy_version > cfg.max_staleness]
-        queue.discard(stale, "dropped_stale")  # carried over from earlier steps and now too old
-        buffer = [d for d in buffer if d not in stale]
-        while len(buffer) < cfg.groups_per_step and time.monotonic() < deadline:
-            buffer += keep(queue.claim_stale(me, cfg.claim_idle_ms, current_version=version))
-            buffer += keep(queue.read(me, cfg.groups_per_step, block_ms=200, current_version=version))
-        t_wait = time.perf_counter() - t0
+    for step in range(1, cfg.steps + 1):  # the policy version is step - 1 until this step commits
+        t_wait = groups.fill(version=step - 1)
         arms = {a["name"]: a["weight"] for a in client.state(cfg.experiment)["arms"]}
-        idx, _ = balance([d.group for d in buffer], arms, cfg.groups_per_step)
-        used = [buffer[i] for i in idx]
+        used = groups.take(arms)
         t1 = time.perf_counter()
         m = grpo_step(model, opt, [d.group for d in used], cfg.grpo, tok.pad_token_id, ref_model=ref)
         t_train = time.perf_counter() - t1
-        version = step
-        # the step is committed: now (and only now) the groups it used are acknowledged
-        queue.ack([d.id for d in used])
-        buffer = [d for d in buffer if d not in used]
-        dropped_now, degenerate, read_now = degenerate, 0, dict(read)
-        read.clear()
-        if rank == 0:
-            weights.publish(version, model.state_dict())
-            rec = {"step": step, "version": version, "time": time.time(), "wait_s": t_wait, "train_s": t_train,
-                   "groups": len(used), "degenerate_dropped": dropped_now, "loss": m.get("loss", 0.0),
-                   "kl": m.get("kl", 0.0), "clip_frac": m.get("clip_frac", 0.0), "tokens": m.get("tokens", 0),
-                   "queue": queue.stats(), "arm_weights": arms, "read_by_category": read_now,
-                   "mean_reward": float(np.mean([np.mean(d.group.rewards) for d in used])) if used else None}
+        dropped, read = groups.commit(used)
+        if weights:
+            weights.publish(step, model.state_dict())
+            rec = step_record(step, t_wait, t_train, used, dropped, read, m, queue.stats(), arms)
             if step % cfg.eval_every == 0 or step == cfg.steps:
-                # the whole map costs ~4 s on 2 cores and stalls students and trainer alike: mid-run, only the
-                # tracked categories; the last step draws the full map
-                items = cfg.eval_items if step == cfg.steps or cfg.eval_track is None else [
-                    e for e in cfg.eval_items if e["category"] in cfg.eval_track]
-                rec["eval_pass"], rec["eval"] = pass_rates(model, tok, items, cfg.eval_max_tokens,
-                                                           cfg.eval_samples, cfg.temperature, seed=step)
+                rec.update(evaluate(cfg, step, model, tok))
             r.rpush(metrics_key(cfg.experiment), json.dumps(rec))
-        # ray.train.report blocks until Ray Train's controller polls (every ~2 s): call it (on every rank, the
-        # same number of times) only with a checkpoint; per-step metrics go to Redis above.
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            ckpt = None
-            if rank == 0 and cfg.storage_path:
-                d = Path(cfg.storage_path) / f"policy-v{version}"
-                model.save_pretrained(d)
-                tok.save_pretrained(d)
-                ckpt = ray.train.Checkpoint.from_directory(str(d))
-            ray.train.report({"step": step, "loss": m.get("loss", 0.0)}, checkpoint=ckpt)
+        report_checkpoint(cfg, step, rank, model, tok, m)
 
 
 def run_trainer(cfg: TrainerConfig):

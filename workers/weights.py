@@ -10,11 +10,8 @@ from __future__ import annotations
 import ray
 import redis
 
-NAMESPACE = "curriculum"
-
-
-def version_key(experiment: str) -> str:
-    return f"cur:exp:{experiment}:weights:version"
+from services.keys import NAMESPACE, weights_actor_name
+from services.keys import weights_version_key as version_key
 
 
 class WeightStore:
@@ -38,7 +35,7 @@ class WeightStore:
 
 
 def weight_store(experiment: str):
-    return ray.remote(WeightStore).options(name=f"weights:{experiment}", namespace=NAMESPACE, get_if_exists=True,
+    return ray.remote(WeightStore).options(name=weights_actor_name(experiment), namespace=NAMESPACE, get_if_exists=True,
                                            lifetime="detached", num_cpus=0).remote()
 
 
@@ -84,6 +81,6 @@ class WeightSubscriber:
     def delete(self) -> None:
         self.r.delete(version_key(self.experiment))
         try:
-            ray.kill(ray.get_actor(f"weights:{self.experiment}", namespace=NAMESPACE))
+            ray.kill(ray.get_actor(weights_actor_name(self.experiment), namespace=NAMESPACE))
         except ValueError:
             pass

@@ -276,7 +276,7 @@ def test_secret_values(render):
 
 def test_secret_tokens_reach_the_apps_settings(render, monkeypatch):
     """What the Secret holds, read back the way a replica reads its env, gives each token its scope."""
-    from services.app import Settings
+    from services.settings import Settings
 
     data = one(render({"secret": {"apiToken": "adm", "workerTokens": ["w1", "w2"], "readTokens": ["r1"]}}),
                "Secret")["data"]

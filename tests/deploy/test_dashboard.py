@@ -10,7 +10,7 @@ METRIC = re.compile(r"\bcurriculum_[a-z_]+\b")
 
 def exported() -> set[str]:
     """Every sample name services.app's registry can expose, from the metric families themselves."""
-    from services.app import REGISTRY
+    from services.metrics import REGISTRY
 
     suffixes = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created"),
                 "gauge": ("",), "summary": ("_sum", "_count", "_created")}
@@ -57,7 +57,7 @@ def test_every_query_names_a_metric_the_service_exports():
 def test_the_exported_list_comes_from_the_live_registry():
     from prometheus_client import Gauge
 
-    from services.app import REGISTRY
+    from services.metrics import REGISTRY
 
     g = Gauge("curriculum_probe_metric", "probe", registry=REGISTRY)
     try:

@@ -1,4 +1,4 @@
-"""deploy.job, the Ray job entry point: arguments, and the contract with deploy.cmd_run.run_pipeline.
+"""deploy.job, the Ray job entry point: arguments, and the contract with deploy.pipeline.run_pipeline.
 (The pipeline itself runs in the end-to-end tests; a job on a real cluster is not tried here.)"""
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ def test_overrides_carry_only_what_was_given():
 
 
 def test_overrides_are_runconfig_fields():
-    from deploy.cmd_run import RunConfig, run_pipeline
+    from deploy.config import RunConfig
+    from deploy.pipeline import run_pipeline
 
     assert set(job.overrides_from(job.parse_args(["--compare", "u", "--steps", "1", "--out", "o"]))) \
         <= set(RunConfig.model_fields)
@@ -44,7 +45,7 @@ def test_the_main_jobs_evaluation_items_are_held_out():
     """The default pool holds ~40% of all 2-digit sums: evaluation must still be on prompts outside it (d1 has 100
     problems in all, every one in the pool, and keeps its plain draws)."""
     from curriculum.sources import items_from_source
-    from deploy.cmd_run import RunConfig, eval_items
+    from deploy.config import RunConfig, eval_items
 
     cfg = RunConfig()
     pool = {i.prompt for i in items_from_source(cfg.source)}
@@ -56,3 +57,12 @@ def test_the_main_jobs_evaluation_items_are_held_out():
     assert all(len(v) == cfg.eval_items_per_level for v in by_cat.values())
     assert not any(p in pool for c in ("d2", "d3", "d4", "d5", "noise") for p in by_cat[c])
     assert all(p in pool for p in by_cat["d1"])
+
+
+def test_the_job_imports_no_cli_library():
+    """A Ray job needs nothing but `python -m`: deploy.job and the pipeline it runs never import typer, even
+    through other modules (a fresh interpreter, so nothing else has imported it before)."""
+    code = ("import sys, deploy.job, deploy.pipeline, deploy.report, deploy.views, deploy.config; "
+            "assert 'typer' not in sys.modules, sorted(m for m in sys.modules if m.startswith('typer'))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr

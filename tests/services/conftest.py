@@ -30,12 +30,11 @@ def api(stack, redis_url):
     import ray
 
     from services.client import CurriculumClient
-    from services.owner import NAMESPACE
+    from services.keys import NAMESPACE
 
     # owners of earlier tests hold state in memory: retire them so names can be reused
     for a in ray.util.list_named_actors(all_namespaces=True):
         if a["namespace"] == NAMESPACE and a["name"].startswith("owner:"):
             ray.kill(ray.get_actor(a["name"], namespace=NAMESPACE), no_restart=True)
-    import services.app as app_module  # noqa: F401 (in-process caches are per replica; they re-resolve)
     with CurriculumClient(stack.url, retries=0) as c:
         yield c

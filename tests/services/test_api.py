@@ -207,7 +207,7 @@ def test_scoped_tokens_work_end_to_end(stack, api):
 
 
 def test_token_settings_from_env(monkeypatch):
-    from services.app import Settings
+    from services.settings import Settings
 
     monkeypatch.setenv("CURRICULUM_REDIS_URL", "redis://127.0.0.1:1/0")
     monkeypatch.setenv("CURRICULUM_API_TOKEN", "adm")
@@ -263,12 +263,12 @@ def test_chunked_body_over_the_limit_is_413(stack, api):
 def test_owner_backpressure_is_429(api, redis_url, monkeypatch):
     import ray
 
-    import services.controller as ctl
+    import services.router as ctl
 
     create(api, name="busy")
     ray.kill(ray.get_actor("owner:busy", namespace="curriculum"), no_restart=True)
     monkeypatch.setattr(ctl, "MAX_PENDING", 2)
-    c = ctl.Controller(redis_url)  # this process restores the owner, with a queue of 2
+    c = ctl.OwnerRouter(redis_url)  # this process restores the owner, with a queue of 2
     with pytest.raises(ServiceError) as e:
         [c.call_ref("busy", "summary") for _ in range(50)]
     assert e.value.status == 429 and e.value.code == "too_many_requests"

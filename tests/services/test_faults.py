@@ -4,8 +4,8 @@ import ray
 
 from curriculum import codec
 from curriculum.experiment import ExperimentConfig, replay
-from services.controller import Controller
-from services.owner import NAMESPACE, owner_name
+from services.router import OwnerRouter
+from services.keys import NAMESPACE, owner_name
 from services.store import ExperimentStore
 
 ITEMS = [{"id": f"q{i}", "prompt": f"{i}+1=", "category": f"d{i % 4}", "answer": str(i + 1)} for i in range(60)]
@@ -52,7 +52,7 @@ def test_restart_from_snapshot_plus_tail(api, redis_url):
     ray.kill(owner, no_restart=False)
     assert api.state("f2") == live
     # through the controller's call path, which waits out the restart (a raw handle can race it)
-    restored = Controller(redis_url).call("f2", "metrics")["restored"]
+    restored = OwnerRouter(redis_url).call("f2", "metrics")["restored"]
     assert restored["snapshot"] and restored["replayed"] == 2 * 3  # per step: a lease and two reports
     data, last = ExperimentStore(redis_url).load_snapshot("f2")
     assert last == snap_id and codec.decode(data)["counters"]["batches"] == 3

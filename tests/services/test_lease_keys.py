@@ -3,9 +3,9 @@ ranks, and an owner crash; a bad key is a field-named 422 that leases nothing.""
 import pytest
 import ray
 
-from services.client import InClusterClient
+from services.incluster import InClusterClient
 from services.errors import ServiceError
-from services.owner import NAMESPACE, owner_name
+from services.keys import NAMESPACE, owner_name
 from services.store import ExperimentStore
 
 ITEMS = [{"id": f"q{i}", "prompt": f"{i}+1=", "category": f"d{i % 3}", "answer": str(i + 1)} for i in range(30)]

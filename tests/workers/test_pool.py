@@ -16,6 +16,7 @@ import ray
 from ray import cloudpickle
 from ray.cluster_utils import Cluster
 
+from services.keys import NAMESPACE
 from workers.pool import pool_name, scale_workers, start_pool
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -55,7 +56,7 @@ def cluster():
     if ray.is_initialized():  # the single-node session Ray; ray_local restarts it for later tests
         ray.shutdown()
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "num_gpus": 0})
-    ray.init(address=c.address, namespace="curriculum", log_to_driver=False)
+    ray.init(address=c.address, namespace=NAMESPACE, log_to_driver=False)
     yield c
     ray.shutdown()
     c.shutdown()

@@ -12,7 +12,7 @@ from workers.weights import WeightSubscriber, publish
 
 @pytest.fixture()
 def setup(ray_local, redis_url, tmp_path):
-    from services.client import InClusterClient
+    from services.incluster import InClusterClient
 
     model, tok = build_tiny_model(TinyModelConfig(seed=3))
     path = save_policy(model, tok, tmp_path / "policy")

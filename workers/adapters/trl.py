@@ -108,104 +108,119 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
+def check_trainer_args(curriculum, experiment: str, cfg) -> None:
+    """The GRPOConfig must fit the experiment: one leased item = one group of num_generations completions, and no
+    group split across ranks."""
+    if cfg is None:
+        raise ValueError("args: pass a GRPOConfig (num_generations must equal the experiment's group_size)")
+    exp = curriculum.experiment(experiment)
+    if cfg.num_generations != exp["group_size"]:
+        raise ValueError(f"GRPOConfig.num_generations={cfg.num_generations} but experiment {experiment!r} has "
+                         f"group_size={exp['group_size']}: every leased item is one group of num_generations "
+                         "completions; make them equal")
+    local = cfg.per_device_train_batch_size * cfg.steps_per_generation
+    if local % cfg.num_generations:
+        raise ValueError(f"per_device_train_batch_size x steps_per_generation = {local} must divide by "
+                         f"num_generations={cfg.num_generations}, so that no group is split across ranks")
+
+
+def wrap_reporter(kwargs: dict, report_reward: int) -> CurriculumReward:
+    """Wrap `reward_funcs[report_reward]` (in `kwargs`) in a CurriculumReward, and return it."""
+    funcs = kwargs.get("reward_funcs")
+    funcs = list(funcs) if isinstance(funcs, (list, tuple)) else [funcs]
+    if not 0 <= report_reward < len(funcs) or not callable(funcs[report_reward]):
+        raise ValueError(f"report_reward={report_reward}: no callable reward function at that index")
+    reporter = funcs[report_reward]
+    if not isinstance(reporter, CurriculumReward):
+        reporter = funcs[report_reward] = CurriculumReward(reporter)
+    kwargs["reward_funcs"] = funcs
+    return reporter
+
+
+class CurriculumTrainerMixin:
+    """`GRPOTrainer(**kwargs)` (keyword arguments) plus:
+
+    curriculum      a `services.client.CurriculumClient` (or `services.incluster.InClusterClient`)
+    experiment      the experiment to lease from; its `group_size` must equal `num_generations`
+    run_id          names this training run in lease keys: a restart with the same run_id replays, not re-leases
+    report_reward   index in `reward_funcs` of the function whose rewards the curriculum sees (default 0)
+    prompt_fn       item dict -> TRL prompt (a string, or a conversation list); default: the item's prompt
+    lease_seconds   how long a step's lease (and its key) lives: long enough for a restart to replay it
+
+    `train_dataset` may be omitted: the rows are only slots that leased items fill. Mixed in before TRL's
+    GRPOTrainer by make_trainer_class.
+    """
+
+    def __init__(self, *, curriculum, experiment: str, run_id: str, report_reward: int = 0,
+                 prompt_fn: Callable[[dict], Any] = default_prompt, lease_seconds: float = 3600.0, **kwargs):
+        from datasets import Dataset
+
+        cfg = kwargs.get("args")
+        check_trainer_args(curriculum, experiment, cfg)
+        reporter = wrap_reporter(kwargs, report_reward)
+        if kwargs.get("train_dataset") is None:
+            kwargs["train_dataset"] = Dataset.from_dict({"prompt": [""] * (cfg.generation_batch_size
+                                                                           // cfg.num_generations)})
+        super().__init__(**kwargs)
+        self.curriculum, self.curriculum_experiment, self.run_id = curriculum, experiment, run_id
+        self.prompt_fn, self.lease_seconds = prompt_fn, lease_seconds
+        self.curriculum_reward = reporter
+        reporter.trainer = self
+        self.leased: dict[int, dict] = {}  # global step -> the batch this rank trained on (for inspection)
+        self._warned = False
+
+    def lease_key(self, step: int) -> str:
+        return f"{self.run_id}/step-{step}"
+
+    def _generate_and_score_completions(self, inputs):
+        if not self.model.training:  # evaluation keeps the eval dataset's prompts
+            return super()._generate_and_score_completions(inputs)
+        return super()._generate_and_score_completions(self._leased_rows(len(inputs)))
+
+    def _leased_rows(self, n_rows: int) -> list[dict]:
+        g, acc = self.num_generations, self.accelerator
+        per_rank = n_rows // g
+        step = self.state.global_step
+        batch = self.curriculum.lease(self.curriculum_experiment, per_rank * acc.num_processes,
+                                      worker=f"{self.run_id}/rank-{acc.process_index}",
+                                      lease_seconds=self.lease_seconds, lease_key=self.lease_key(step))
+        items = batch["items"]
+        if not items:
+            raise RuntimeError(f"experiment {self.curriculum_experiment!r} leased no items for step {step}: "
+                               "every item is leased elsewhere or the pool is empty")
+        self._warn_unsupported(items)
+        self.leased[step] = batch
+        # this rank's slice; a short batch (few eligible items) is cycled to keep the shape TRL needs
+        mine = [items[(acc.process_index * per_rank + k) % len(items)] for k in range(per_rank)]
+        rows = []
+        for it in mine:
+            row = {"prompt": self.prompt_fn(it), "item_id": it["id"], "answer": it.get("answer"),
+                   "category": it["category"], "batch_id": batch["batch_id"]}
+            rows.extend(dict(row) for _ in range(g))  # consecutive copies: TRL normalises per group
+        return rows
+
+    def _warn_unsupported(self, items: list[dict]) -> None:
+        if self._warned:
+            return
+        odd = [it for it in items if it["num_samples"] != self.num_generations or it.get("max_tokens")]
+        if odd:
+            self._warned = True
+            it = odd[0]
+            warnings.warn(f"the curriculum asks for per-item num_samples/max_tokens (e.g. item {it['id']!r}: "
+                          f"num_samples={it['num_samples']}, max_tokens={it.get('max_tokens')}); TRL generates "
+                          f"num_generations={self.num_generations} completions of max_completion_length for "
+                          "every prompt, so they are ignored", UserWarning, stacklevel=2)
+
+
 _CLASS = None
 
 
 def make_trainer_class():
+    """TRL's GRPOTrainer (checked: version and hook) with CurriculumTrainerMixin in front; built once."""
     global _CLASS
-    if _CLASS is not None:
-        return _CLASS
-    GRPOTrainer = _grpo_trainer_class()
+    if _CLASS is None:
+        class _CurriculumGRPOTrainer(CurriculumTrainerMixin, _grpo_trainer_class()):
+            __doc__ = CurriculumTrainerMixin.__doc__
 
-    class _CurriculumGRPOTrainer(GRPOTrainer):
-        """`GRPOTrainer(**kwargs)` (keyword arguments) plus:
-
-        curriculum      a `services.client.CurriculumClient` (or `InClusterClient`)
-        experiment      the experiment to lease from; its `group_size` must equal `num_generations`
-        run_id          names this training run in lease keys: a restart with the same run_id replays, not re-leases
-        report_reward   index in `reward_funcs` of the function whose rewards the curriculum sees (default 0)
-        prompt_fn       item dict -> TRL prompt (a string, or a conversation list); default: the item's prompt
-        lease_seconds   how long a step's lease (and its key) lives: long enough for a restart to replay it
-
-        `train_dataset` may be omitted: the rows are only slots that leased items fill.
-        """
-
-        def __init__(self, *, curriculum, experiment: str, run_id: str, report_reward: int = 0,
-                     prompt_fn: Callable[[dict], Any] = default_prompt, lease_seconds: float = 3600.0, **kwargs):
-            from datasets import Dataset
-
-            cfg = kwargs.get("args")
-            if cfg is None:
-                raise ValueError("args: pass a GRPOConfig (num_generations must equal the experiment's group_size)")
-            exp = curriculum.experiment(experiment)
-            if cfg.num_generations != exp["group_size"]:
-                raise ValueError(f"GRPOConfig.num_generations={cfg.num_generations} but experiment {experiment!r} has "
-                                 f"group_size={exp['group_size']}: every leased item is one group of num_generations "
-                                 "completions; make them equal")
-            local = cfg.per_device_train_batch_size * cfg.steps_per_generation
-            if local % cfg.num_generations:
-                raise ValueError(f"per_device_train_batch_size x steps_per_generation = {local} must divide by "
-                                 f"num_generations={cfg.num_generations}, so that no group is split across ranks")
-            funcs = kwargs.get("reward_funcs")
-            funcs = list(funcs) if isinstance(funcs, (list, tuple)) else [funcs]
-            if not 0 <= report_reward < len(funcs) or not callable(funcs[report_reward]):
-                raise ValueError(f"report_reward={report_reward}: no callable reward function at that index")
-            reporter = funcs[report_reward]
-            if not isinstance(reporter, CurriculumReward):
-                reporter = funcs[report_reward] = CurriculumReward(reporter)
-            kwargs["reward_funcs"] = funcs
-            if kwargs.get("train_dataset") is None:
-                kwargs["train_dataset"] = Dataset.from_dict({"prompt": [""] * (cfg.generation_batch_size
-                                                                               // cfg.num_generations)})
-            super().__init__(**kwargs)
-            self.curriculum, self.curriculum_experiment, self.run_id = curriculum, experiment, run_id
-            self.prompt_fn, self.lease_seconds = prompt_fn, lease_seconds
-            self.curriculum_reward = reporter
-            reporter.trainer = self
-            self.leased: dict[int, dict] = {}  # global step -> the batch this rank trained on (for inspection)
-            self._warned = False
-
-        def lease_key(self, step: int) -> str:
-            return f"{self.run_id}/step-{step}"
-
-        def _generate_and_score_completions(self, inputs):
-            if not self.model.training:  # evaluation keeps the eval dataset's prompts
-                return super()._generate_and_score_completions(inputs)
-            return super()._generate_and_score_completions(self._leased_rows(len(inputs)))
-
-        def _leased_rows(self, n_rows: int) -> list[dict]:
-            g, acc = self.num_generations, self.accelerator
-            per_rank = n_rows // g
-            step = self.state.global_step
-            batch = self.curriculum.lease(self.curriculum_experiment, per_rank * acc.num_processes,
-                                          worker=f"{self.run_id}/rank-{acc.process_index}",
-                                          lease_seconds=self.lease_seconds, lease_key=self.lease_key(step))
-            items = batch["items"]
-            if not items:
-                raise RuntimeError(f"experiment {self.curriculum_experiment!r} leased no items for step {step}: "
-                                   "every item is leased elsewhere or the pool is empty")
-            self._warn_unsupported(items)
-            self.leased[step] = batch
-            # this rank's slice; a short batch (few eligible items) is cycled to keep the shape TRL needs
-            mine = [items[(acc.process_index * per_rank + k) % len(items)] for k in range(per_rank)]
-            rows = []
-            for it in mine:
-                row = {"prompt": self.prompt_fn(it), "item_id": it["id"], "answer": it.get("answer"),
-                       "category": it["category"], "batch_id": batch["batch_id"]}
-                rows.extend(dict(row) for _ in range(g))  # consecutive copies: TRL normalises per group
-            return rows
-
-        def _warn_unsupported(self, items: list[dict]) -> None:
-            if self._warned:
-                return
-            odd = [it for it in items if it["num_samples"] != self.num_generations or it.get("max_tokens")]
-            if odd:
-                self._warned = True
-                it = odd[0]
-                warnings.warn(f"the curriculum asks for per-item num_samples/max_tokens (e.g. item {it['id']!r}: "
-                              f"num_samples={it['num_samples']}, max_tokens={it.get('max_tokens')}); TRL generates "
-                              f"num_generations={self.num_generations} completions of max_completion_length for "
-                              "every prompt, so they are ignored", UserWarning, stacklevel=2)
-
-    _CLASS = _CurriculumGRPOTrainer
+        _CLASS = _CurriculumGRPOTrainer
     return _CLASS

@@ -1,8 +1,8 @@
-"""Controller: finds (or restores) experiment owners and forwards operations to them.
+"""OwnerRouter: finds (or restores) experiment owners and forwards operations to them.
 
-Used by the HTTP ingress (services.app) and by the in-cluster client (services.client.InClusterClient), so
-both paths share one implementation. Stateless apart from a cache of actor handles: any number of ingress
-replicas can run it side by side.
+Used by the HTTP ingress (services.routes) and by the in-cluster client (services.incluster), so both paths
+share one implementation. Requests travel as the typed models of services.schemas, unchanged, to the owner.
+Stateless apart from a cache of actor handles: any number of ingress replicas can run it side by side.
 """
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ from pydantic import ValidationError
 
 from curriculum.items import Item
 from curriculum.registry import InvalidParams, describe_strategies, validate_params
-from services.client import fill_rollout_ids
 from services.errors import ServiceError, not_found
-from services.owner import NAMESPACE, ExperimentOwner, owner_name
+from services.keys import NAMESPACE, owner_name
+from services.owner import ExperimentOwner
 from services.schemas import CreateExperiment
 from services.store import ExperimentStore
 
 OwnerActor = ray.remote(ExperimentOwner)
+OWNER_LOST = (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError)
 RETRY_SECONDS = 30.0  # how long a call waits for a crashed owner to come back
 MAX_PENDING = int(os.environ.get("CURRICULUM_OWNER_MAX_PENDING", 512))  # owner calls queued from one process
 # before callers get 429 (backpressure instead of an unbounded queue)
@@ -31,7 +32,7 @@ def too_busy(name: str) -> ServiceError:
     return ServiceError(429, "too_many_requests", f"the owner of {name!r} has too many calls queued; retry later")
 
 
-class Controller:
+class OwnerRouter:
     def __init__(self, redis_url: str, snapshot_every: int = 1000, snapshot_seconds: float = 30.0) -> None:
         self.store = ExperimentStore(redis_url)
         self.redis_url = redis_url
@@ -62,16 +63,20 @@ class Controller:
         except ray.exceptions.PendingCallsLimitExceeded:
             raise too_busy(name) from None
 
+    def _lost(self, name: str, deadline: float) -> None:
+        """The owner's actor died or restarts: forget its handle; past the deadline, answer 503."""
+        self._owners.pop(name, None)
+        if time.monotonic() > deadline:
+            raise ServiceError(503, "owner_unavailable", f"the owner of {name!r} is restarting; retry") from None
+
     def call(self, name: str, method: str, *args):
         """Synchronous owner call; waits out an owner restart (records are idempotent by rollout_id)."""
         deadline = time.monotonic() + RETRY_SECONDS
         while True:
             try:
                 return ServiceError.unwrap(ray.get(self.call_ref(name, method, *args)))
-            except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
-                self._owners.pop(name, None)
-                if time.monotonic() > deadline:
-                    raise ServiceError(503, "owner_unavailable", f"the owner of {name!r} is restarting; retry") from None
+            except OWNER_LOST:
+                self._lost(name, deadline)
                 time.sleep(0.2)
 
     async def acall(self, name: str, method: str, *args):
@@ -81,10 +86,8 @@ class Controller:
         while True:
             try:
                 return ServiceError.unwrap(await self.call_ref(name, method, *args))
-            except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
-                self._owners.pop(name, None)
-                if time.monotonic() > deadline:
-                    raise ServiceError(503, "owner_unavailable", f"the owner of {name!r} is restarting; retry") from None
+            except OWNER_LOST:
+                self._lost(name, deadline)
                 await asyncio.sleep(0.2)
 
     # -- experiments ---------------------------------------------------------------------------
@@ -125,8 +128,6 @@ class Controller:
             pass
         self._owners.pop(name, None)
         self.store.delete(name)
-
-    fill_rollout_ids = staticmethod(fill_rollout_ids)
 
     @staticmethod
     def strategies() -> list[dict]:
