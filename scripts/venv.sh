@@ -36,7 +36,8 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 # keep the venv out of git wherever it lives (.gitignore names only the default folders)
 [ -f "$VENV/.gitignore" ] || echo '*' > "$VENV/.gitignore"
-stamp="$VENV/.installed-$( (echo "$NAME [$EXTRAS]"; cat pyproject.toml constraints.txt scripts/venv.sh) | sha1sum | cut -c1-12)"
+key=$( (echo "$NAME [$EXTRAS]"; cat pyproject.toml constraints.txt scripts/venv.sh) | sha1sum | cut -c1-12)
+stamp="$VENV/.installed-$key"
 if [ ! -f "$stamp" ]; then
   log "installing the project [$EXTRAS] into $VENV (first time: a few minutes)"
   t0=$(date +%s)
@@ -89,7 +90,8 @@ print('[venv-vllm] vllm', vllm.__version__, 'torch', torch.__version__, 'transfo
       'ray', ray.__version__)" ;;
     syllabus)
       "$P" -c "import importlib.metadata as m, numpy, torch, syllabus.curricula, curriculum.simulator
-print('[venv-syllabus] syllabus-rl', m.version('syllabus-rl'), 'numpy', numpy.__version__, 'torch', torch.__version__)" ;;
+print('[venv-syllabus] syllabus-rl', m.version('syllabus-rl'), 'numpy', numpy.__version__,
+      'torch', torch.__version__)" ;;
     trl|verl)
       "$P" -c "import importlib, torch, transformers, services.client, workers.adapters.$NAME as a
 m = importlib.import_module(a.PEER)
