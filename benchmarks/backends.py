@@ -1,7 +1,7 @@
 """Generation backends on the tiny model: tokens/s of `hf` and `vllm` for 64 prompts x 8 samples, vLLM's engine
 start, and the in-place weight update (with the prefix-cache reset). Needs the vLLM venv:
 
-    bash scripts/setup_vllm.sh && .venv-vllm/bin/python benchmarks/backends.py [--repeats 3]
+    bash scripts/venv.sh vllm && .venv-vllm/bin/python benchmarks/backends.py [--repeats 3]
 
 Without vLLM installed it measures `hf` alone. Medians over repeats; table + benchmarks/results/backends.json.
 """

@@ -10,7 +10,7 @@ the conditions real training has:
 * `paper`   — noisy student, the noise guard switched off (the papers' rules as published), for the
               strategies that have one;
 * Syllabus' curricula (LearningProgress, OnlineLearningProgress, PrioritizedLevelReplay) over the same arms,
-  run in their own venv (.venv-syllabus, scripts/setup_syllabus.sh) by benchmarks/peers/syllabus_sim.py, when
+  run in their own venv (.venv-syllabus, scripts/venv.sh syllabus) by benchmarks/peers/syllabus_sim.py, when
   that venv exists;
 * `rollout_filter`: rolls out k*n random candidates and keeps the mixed groups (DAPO dynamic sampling), paying
   for every rollout — the rollout-based filtering PCL is meant to beat.

@@ -1,6 +1,6 @@
 """Peer benchmark: the Syllabus library's curricula (syllabus-rl 0.7) on our simulated student.
 
-    bash scripts/setup_syllabus.sh      # .venv-syllabus: syllabus-rl 0.7 + the project without its heavy deps
+    bash scripts/venv.sh syllabus       # .venv-syllabus: syllabus-rl 0.7 + the project without its heavy deps
     .venv-syllabus/bin/python benchmarks/peers/syllabus_sim.py [--seeds 5] [--budget 200000] [--noisy 1] \
         [--workers 1] [--out benchmarks/results/syllabus_sim.json]
 

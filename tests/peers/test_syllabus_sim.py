@@ -1,6 +1,6 @@
 """The Syllabus peer harness (benchmarks/peers/syllabus_sim.py) on a small simulated student.
 
-Runs in .venv-syllabus (`bash scripts/setup_syllabus.sh`; scripts/test.sh does both); skipped where
+Runs in .venv-syllabus (`bash scripts/venv.sh syllabus`; scripts/test.sh does both); skipped where
 syllabus-rl is not installed (the main .venv).
 """
 from __future__ import annotations

