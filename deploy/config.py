@@ -79,7 +79,9 @@ def target_levels(cfg: RunConfig, pass_rate: dict[str, float]) -> list[str]:
 def eval_items(cfg: RunConfig) -> list[dict]:
     """Held-out items: for the arithmetic family, fresh draws whose prompts are not in the training pool (at 4,000
     items a level the pool holds ~40% of all 2-digit sums, so plain fresh draws would repeat pool prompts); a level
-    with too few problems left outside the pool (d1: 100 in all, every one in the pool) keeps its plain draws."""
+    with too few problems left outside the pool (d1: 100 in all, every one in the pool) keeps its plain draws.
+    Evaluation measures the task, not the noise: under `mislabeled` or `judge` noise it grades against the right
+    answers with the exact grader (the coin category is evaluated as it is trained)."""
     from curriculum.sources import items_from_source
 
     spec = dict(cfg.source)
@@ -87,8 +89,9 @@ def eval_items(cfg: RunConfig) -> list[dict]:
     if spec.get("kind") != "arithmetic":
         items = items_from_source(spec)
     else:
+        coin = spec.get("noise") == "coin" or ("noise" not in spec and spec.get("noise_items"))
         spec.update(items_per_level=4 * n, seed=int(spec.get("seed", 0)) + 10_007, id_prefix="eval",
-                    noise_items=4 * n if spec.get("noise_items") else 0)
+                    noise="coin" if coin else "none", noise_items=4 * n if coin else 0)
         seen = {i.prompt for i in items_from_source(cfg.source)}
         by_cat: dict[str, list] = {}
         for i in items_from_source(spec):
