@@ -87,6 +87,16 @@ def log_beta_ratio(a: np.ndarray, b: np.ndarray, g: int) -> np.ndarray:
     return np.log((a[..., None] + j) / ((a + b)[..., None] + j)).sum(axis=-1)
 
 
+def _as_rewards(x) -> np.ndarray:
+    """An array, or a list of groups of different sizes (nan-padded to a matrix)."""
+    if isinstance(x, np.ndarray) or not len(x) or np.isscalar(x[0]):
+        return np.asarray(x, dtype=np.float64)
+    out = np.full((len(x), max(len(r) for r in x)), np.nan)
+    for k, r in enumerate(x):
+        out[k, : len(r)] = r
+    return out
+
+
 def item_state(prefix: str, prior: tuple[float, float] = (1.0, 1.0)) -> dict[str, tuple[Any, Any]]:
     """The `item_state` entries a strategy declares to hold a PredictiveState under `prefix`."""
     fills = {"alpha": prior[0], "beta": prior[1]}
@@ -155,7 +165,7 @@ class PredictiveState:
         idx = np.asarray(indices, dtype=np.int64)
         if len(idx) == 0:
             return
-        r = np.asarray(rewards_or_sums, dtype=np.float64)
+        r = _as_rewards(rewards_or_sums)
         if r.ndim == 2:
             valid = ~np.isnan(r)
             cnt = valid.sum(axis=1).astype(np.float64)

@@ -55,7 +55,7 @@ class Gated(Strategy):
         p = self.params
         seed = int(np.random.SeedSequence(self.seed).spawn(1)[0].generate_state(1)[0])
         self.inner = strategy_class(p.inner.name)(self.pool, p.inner.params, seed=seed, group_size=self.group_size)
-        _ = self.gate  # creates the counters in this strategy (its store)
+        _ = self.gate, self.pred  # create their counters in this strategy (their store) unless loaded
 
     @property
     def pred(self) -> PredictiveState:

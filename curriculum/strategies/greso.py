@@ -55,6 +55,7 @@ class Greso(Strategy):
     def setup(self) -> None:
         self.p_easy = self.p_hard = float(self.params.p_init)
         self.skips = self.retests = self.forced_retests = 0
+        self.pred_version = -1
 
     @property
     def pred(self) -> PredictiveState:

@@ -61,6 +61,9 @@ class Mopps(Strategy):
     item_state = item_state("pred_")
     state_attrs = ("pred_version",)
 
+    def setup(self) -> None:
+        self.pred_version = -1
+
     @property
     def pred(self) -> PredictiveState:
         return PredictiveState(decay=self.params.decay, store=self, prefix="pred_")
