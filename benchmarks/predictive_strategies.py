@@ -21,6 +21,8 @@ ROWS: dict[str, dict] = {
     "default": DEFAULT_STRATEGY,
     "mopps": {"name": "mopps", "params": {}},
     "greso": {"name": "greso", "params": {}},
+    "dump x mopps": {"name": "compose", "params": {"arm": {"name": "dump"}, "item": {"name": "mopps"}}},
+    "dump x greso": {"name": "compose", "params": {"arm": {"name": "dump"}, "item": {"name": "greso"}}},
     "default+skip": {"name": "gated", "params": {"inner": DEFAULT_STRATEGY}},
     "uniform+skip": {"name": "gated", "params": {"inner": {"name": "uniform"}}},
 }

@@ -218,3 +218,34 @@ def test_observe_before_any_selection(name):
     s = make_strategy(name, pool(5), seed=0)
     s.observe(EventBatch.from_arrays([0, 1], [[1, 1], [0, 1]], 3))
     assert s.pred.version == 3 and s.pred.alpha[0] > 1
+
+
+@pytest.mark.parametrize("spec", [
+    ("compose", {"arm": {"name": "dump"}, "item": {"name": "mopps"}}),
+    ("compose", {"arm": {"name": "dump"}, "item": {"name": "greso"}}),
+    ("gated", {"inner": {"name": "greso"}, "skip": {"threshold": 0.4}}),
+])
+def test_compositions_one_step_in_k_shuffled_calls_equals_one_call(spec):
+    from curriculum.simulator import SimConfig, SimulatedStudent
+    from tests.curriculum.test_steps import same, split
+
+    def warmed():
+        student = SimulatedStudent(SimConfig(categories=3, noisy=1, items_per_category=40), seed=1)
+        s = make_strategy(spec[0], ItemPool(student.items()), spec[1], seed=0)
+        for v in range(8):
+            sel = s.select(16)
+            r = student.rollout(sel.indices, sel.num_samples)
+            s.observe(EventBatch(sel.indices, r, np.full(len(sel), v)))
+            student.learn(sel.indices, r)
+        sel = s.select(28)
+        return s, EventBatch(sel.indices, student.rollout(sel.indices, sel.num_samples), np.full(len(sel), 8))
+
+    one, step = warmed()
+    many, _ = warmed()
+    one.observe(step)
+    rng = np.random.default_rng(3)
+    parts = split(step, 4, rng)
+    for j in rng.permutation(4):
+        many.observe(parts[j])
+    same(one.state_dict(), many.state_dict())
+    assert one.select(20).indices.tolist() == many.select(20).indices.tolist()
