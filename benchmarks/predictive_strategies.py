@@ -38,13 +38,13 @@ def main(argv: list[str] | None = None) -> dict:
     cfg = SimConfig(budget=args.budget, noisy=0 if args.clean else 1)
     res = compare({k: ROWS[k] for k in args.rows}, seeds=args.seeds, cfg=cfg)
     base = res["summary"].get("default", {}).get("rollouts_to_target_median")
-    print(f"| strategy | rollouts to target (median, IQR) | reached | vs uniform | vs default | degenerate ratio |")
+    print(f"| strategy | rollouts to target (median, IQR) | reached | vs uniform | vs default | degenerate groups until target |")
     print("|---|---|---|---|---|---|")
     for label, s in res["summary"].items():
         m, (lo, hi) = s["rollouts_to_target_median"], s["rollouts_to_target_iqr"]
         vs_d = f"{base / m:.2f}x" if base else "-"
         print(f"| {label} | {m:,.0f} ({lo:,.0f}-{hi:,.0f}) | {s['reached']}/{args.seeds} | "
-              f"{s['speedup_vs_uniform']:.2f}x | {vs_d} | {s['degenerate_ratio_median']:.3f} |")
+              f"{s['speedup_vs_uniform']:.2f}x | {vs_d} | {s['degenerate_to_target_median']:.3f} |")
     print(json.dumps({k: {kk: (round(vv, 4) if isinstance(vv, float) else vv) for kk, vv in v.items()}
                       for k, v in res["summary"].items()}))
     return res

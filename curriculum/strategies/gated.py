@@ -12,6 +12,14 @@ wrapper folds each step into it and rewinds it with its own step ledger (as `com
 Rollout counts and the token budget are the inner strategy's (the wrapper's own `token_budget`, when set,
 wins). `details` has the inner strategy's details under `inner` and the gate's calibration under `skip_gate`:
 skips, re-tests, Brier score, precision and recall (see `curriculum.gates`).
+
+A wrapper, so that `curriculum/strategy.py` is untouched. The hook that would make it unnecessary, in
+`Strategy`: a list `gates` (built from a `gates` field of StrategyParams), applied in `select()` right after
+`_select()` with the refill loop above, their per-item arrays and `RESOLVED` counters added to the step ledger
+(`_item_names()` / `step_attrs`) and resolved in `_fold()`, and one `PredictiveState` owned by the base class
+(item_state "pred_*") that every strategy and gate reads instead of one copy per strategy. Known limit of the
+wrapper: an item leased again within the step that already reported it has its new prediction rewound by the
+step's next report (the prediction should travel in the lease record instead).
 """
 from __future__ import annotations
 
