@@ -21,7 +21,7 @@ from curriculum.registry import register, strategy_class, validate_params
 from curriculum.strategy import GuardedParams, Strategy, StrategyParams
 
 ARM_LEVEL = ("sec", "dump", "progress")
-ITEM_LEVEL = ("filter", "pcl", "posterior", "irt")
+ITEM_LEVEL = ("filter", "pcl", "posterior", "irt", "mopps", "greso")
 
 
 class Part(BaseModel):

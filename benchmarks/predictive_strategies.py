@@ -1,0 +1,54 @@
+"""mopps, greso and the skip gate (`gated`) against uniform, uniform + dynamic sampling (`rollout_filter`) and
+the service's default, on the simulated student (curriculum/simulator.py; the `noisy` setting of
+benchmarks/strategies.py, 1 worker): rollouts to the target accuracy, medians over seeds, and the skip gate's
+calibration (precision, recall, Brier) of the gated rows.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/predictive_strategies.py [--seeds 3] [--budget 200000] [--clean]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+from curriculum.registry import DEFAULT_STRATEGY
+from curriculum.simulator import BASELINE, SimConfig, compare
+
+ROWS: dict[str, dict] = {
+    "uniform": {"name": "uniform", "params": {}},
+    "uniform+DS": {"name": BASELINE, "params": {}},
+    "default": DEFAULT_STRATEGY,
+    "mopps": {"name": "mopps", "params": {}},
+    "greso": {"name": "greso", "params": {}},
+    "dump x mopps": {"name": "compose", "params": {"arm": {"name": "dump"}, "item": {"name": "mopps"}}},
+    "dump x greso": {"name": "compose", "params": {"arm": {"name": "dump"}, "item": {"name": "greso"}}},
+    "default+skip": {"name": "gated", "params": {"inner": DEFAULT_STRATEGY}},
+    "uniform+skip": {"name": "gated", "params": {"inner": {"name": "uniform"}}},
+}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--budget", type=int, default=200_000)
+    ap.add_argument("--clean", action="store_true", help="no noisy category")
+    ap.add_argument("--rows", nargs="*", default=list(ROWS))
+    args = ap.parse_args(argv)
+    cfg = SimConfig(budget=args.budget, noisy=0 if args.clean else 1)
+    res = compare({k: ROWS[k] for k in args.rows}, seeds=args.seeds, cfg=cfg)
+    base = res["summary"].get("default", {}).get("rollouts_to_target_median")
+    print(f"| strategy | rollouts to target (median, IQR) | reached | vs uniform | vs default | degenerate groups until target |")
+    print("|---|---|---|---|---|---|")
+    for label, s in res["summary"].items():
+        m, (lo, hi) = s["rollouts_to_target_median"], s["rollouts_to_target_iqr"]
+        vs_d = f"{base / m:.2f}x" if base else "-"
+        print(f"| {label} | {m:,.0f} ({lo:,.0f}-{hi:,.0f}) | {s['reached']}/{args.seeds} | "
+              f"{s['speedup_vs_uniform']:.2f}x | {vs_d} | {s['degenerate_to_target_median']:.3f} |")
+    print(json.dumps({k: {kk: (round(vv, 4) if isinstance(vv, float) else vv) for kk, vv in v.items()}
+                      for k, v in res["summary"].items()}))
+    return res
+
+
+if __name__ == "__main__":
+    main()

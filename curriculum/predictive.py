@@ -1,0 +1,266 @@
+"""One per-prompt predictive state (DESIGN §3, "Next layers"; issue 17): what the service believes about every
+item's pass rate under the current policy, and how likely a group of it is to be degenerate.
+
+Per item (numpy arrays over the pool's dense item index):
+
+    alpha, beta   Beta posterior over the pass rate, prior Beta(alpha0, beta0) = Beta(1, 1)
+    streak        consecutive degenerate groups at the item's latest visits (0 after a mixed group)
+    seen          policy version of the item's latest evidence (-1: never seen)
+    last          mean reward of the item's latest group (nan: never seen)
+
+plus one scalar, `version`: the newest policy version observed.
+
+**Evidence decays per policy version.** The evidence (alpha - alpha0, beta - beta0) is multiplied by lambda for
+every policy version between the version it was observed at and the version it is read at:
+
+    e_i(V) = sum_j lambda^(V - v_j) s_j          (s_j: the evidence of group j, v_j: its policy version)
+
+Stored arrays hold e_i at `seen_i`; a read at version V (default: `version`) returns
+alpha0 + lambda^(V - seen_i) (alpha_i - alpha0) without writing, and `observe` writes only the items it touches,
+so a step costs O(touched) whatever the pool size. A group older than the item's latest evidence (a late
+result) is added with weight lambda^(seen_i - v): the sum above does not depend on the order in which groups
+arrive (exactly, up to float rounding; strategies fold a step in a canonical order, so they are bit-exact).
+lambda = 1 keeps all evidence (MoPPS' config); MoPPS' scripts use 0.5 *per visit*, which is much stronger.
+
+**Rewards.** Binary rewards add s = successes and f = n - s. Continuous rewards in [0, 1] add the reward sum as
+fractional successes and (n - sum) as fractional failures (a fractional Beta: the posterior mean is then the
+mean reward, and the predicted degenerate probability treats each sample as a Bernoulli draw with that mean,
+which over-estimates the variance of partial-credit groups). Sums are clipped to [0, n].
+
+**Predictions.**
+
+    pass_rate(i)        = alpha / (alpha + beta)                             (posterior mean)
+    p_degenerate(i, G)  = [B(alpha + G, beta) + B(alpha, beta + G)] / B(alpha, beta)
+                        = prod_{j<G} (alpha + j)/(alpha + beta + j) + prod_{j<G} (beta + j)/(alpha + beta + j)
+
+the Beta-Binomial probability that G samples all succeed or all fail. For integer G the log-Beta ratio is
+a product of G factors, computed vectorised as a sum of logs (no lgamma, which numpy lacks); for G > 64
+it uses a vectorised lgamma (`_lgamma`, Lanczos).
+
+The arrays live in a *store*: by default this object itself; a strategy passes itself and a prefix, so the
+arrays are the strategy's `item_state` (`item_state(prefix)`) and the step-ledger machinery of
+`curriculum.strategy.Strategy` (checkpoint, rewind, snapshot, growth) covers them with no extra code.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from curriculum.items import grow as _grow
+
+#: per-item arrays: name -> (dtype, fill); alpha/beta fills are the prior and are set per instance
+FIELDS: dict[str, tuple[Any, Any]] = {"alpha": (np.float64, 1.0), "beta": (np.float64, 1.0),
+                                      "streak": (np.int64, 0), "seen": (np.int64, -1), "last": (np.float64, np.nan)}
+SCALARS: dict[str, Any] = {"version": -1}
+LGAMMA_FROM = 64  # groups larger than this use lgamma instead of the product of G factors
+
+_LANCZOS = (0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313,
+            -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6,
+            1.5056327351493116e-7)
+
+
+def _lgamma(x: np.ndarray) -> np.ndarray:
+    """Vectorised log Gamma for x > 0 (Lanczos, g = 7; relative error ~1e-14 against math.lgamma)."""
+    x = np.asarray(x, dtype=np.float64)
+    small = x < 0.5
+    z = np.where(small, 1.0 - x, x) - 1.0
+    a = np.full(z.shape, _LANCZOS[0])
+    for k in range(1, 9):
+        a = a + _LANCZOS[k] / (z + k)
+    t = z + 7.5
+    out = 0.5 * math.log(2 * math.pi) + (z + 0.5) * np.log(t) - t + np.log(a)
+    if small.any():  # reflection: Gamma(x) Gamma(1 - x) = pi / sin(pi x)
+        out = np.where(small, np.log(np.pi / np.abs(np.sin(np.pi * x))) - out, out)
+    return out
+
+
+def log_beta_ratio(a: np.ndarray, b: np.ndarray, g: int) -> np.ndarray:
+    """log [B(a + g, b) / B(a, b)] = sum_{j<g} log((a + j) / (a + b + j)), vectorised over a, b."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if g <= 0:
+        return np.zeros(np.broadcast(a, b).shape)
+    if g > LGAMMA_FROM:
+        return _lgamma(a + g) - _lgamma(a) + _lgamma(a + b) - _lgamma(a + b + g)
+    j = np.arange(g, dtype=np.float64)
+    return np.log((a[..., None] + j) / ((a + b)[..., None] + j)).sum(axis=-1)
+
+
+def _as_rewards(x) -> np.ndarray:
+    """An array, or a list of groups of different sizes (nan-padded to a matrix)."""
+    if isinstance(x, np.ndarray) or not len(x) or np.isscalar(x[0]):
+        return np.asarray(x, dtype=np.float64)
+    out = np.full((len(x), max(len(r) for r in x)), np.nan)
+    for k, r in enumerate(x):
+        out[k, : len(r)] = r
+    return out
+
+
+def item_state(prefix: str, prior: tuple[float, float] = (1.0, 1.0)) -> dict[str, tuple[Any, Any]]:
+    """The `item_state` entries a strategy declares to hold a PredictiveState under `prefix`."""
+    fills = {"alpha": prior[0], "beta": prior[1]}
+    return {prefix + n: (dt, fills.get(n, fill)) for n, (dt, fill) in FIELDS.items()}
+
+
+class _Holder:
+    """The default store: plain attributes."""
+
+
+class PredictiveState:
+    """Beta posterior, degenerate streak, last version and last mean per item; see the module docstring.
+
+    `decay` is lambda per policy version; `prior` is (alpha0, beta0). Deterministic: `thompson` draws from
+    the generator it is given, nothing else is random."""
+
+    def __init__(self, n: int = 0, *, decay: float = 1.0, prior: tuple[float, float] = (1.0, 1.0),
+                 store: Any = None, prefix: str = "") -> None:
+        if not 0 < decay <= 1:
+            raise ValueError("decay must be in (0, 1]")
+        self.decay = float(decay)
+        self.alpha0, self.beta0 = float(prior[0]), float(prior[1])
+        self._p = prefix
+        if store is None:
+            store = _Holder()
+            for name, (dt, fill) in item_state(prefix, prior).items():
+                setattr(store, name, np.full(n, fill, dtype=dt))
+        self._s = store
+        for name, v in SCALARS.items():
+            if not hasattr(store, prefix + name):
+                setattr(store, prefix + name, v)
+
+    # -- the arrays (read through the store, so a strategy's rewinds and loads are seen) ---------------
+    def _get(self, name: str) -> Any:
+        return getattr(self._s, self._p + name)
+
+    alpha = property(lambda self: self._get("alpha"))
+    beta = property(lambda self: self._get("beta"))
+    streak = property(lambda self: self._get("streak"))
+    seen = property(lambda self: self._get("seen"))
+    last = property(lambda self: self._get("last"))
+
+    @property
+    def version(self) -> int:
+        return int(self._get("version"))
+
+    @version.setter
+    def version(self, v: int) -> None:
+        setattr(self._s, self._p + "version", int(v))
+
+    @property
+    def size(self) -> int:
+        return len(self.alpha)
+
+    def grow(self, n: int) -> None:
+        """Extend the arrays to n items (new items get the prior)."""
+        for name, (dt, fill) in item_state(self._p, (self.alpha0, self.beta0)).items():
+            setattr(self._s, name, _grow(getattr(self._s, name), n, fill))
+
+    # -- evidence --------------------------------------------------------------------------------
+    def observe(self, indices, rewards_or_sums, counts=None, versions=None) -> None:
+        """Fold groups in: `rewards_or_sums` is (n, G) nan-padded rewards, or (n,) reward sums with `counts`;
+        `versions` the policy version of each group (default: the current version, 0 if none yet). Groups of
+        the same item are applied in the order given. A 1-D input has no per-sample spread, so a group is
+        counted degenerate when its sum is 0 or its count (binary rewards)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        if len(idx) == 0:
+            return
+        r = _as_rewards(rewards_or_sums)
+        if r.ndim == 2:
+            valid = ~np.isnan(r)
+            cnt = valid.sum(axis=1).astype(np.float64)
+            s = np.where(valid, r, 0.0).sum(axis=1)
+            hi = np.where(valid, r, -np.inf).max(axis=1)
+            lo = np.where(valid, r, np.inf).min(axis=1)
+            degen = hi - lo <= 1e-12
+        else:
+            if counts is None:
+                raise ValueError("reward sums need counts")
+            cnt = np.asarray(counts, dtype=np.float64).reshape(len(idx))
+            s = r.reshape(len(idx))
+            degen = (s <= 1e-12) | (s >= cnt - 1e-12)
+        mean = s / np.maximum(cnt, 1)
+        s = np.clip(s, 0.0, cnt)
+        v = (np.full(len(idx), max(self.version, 0), dtype=np.int64) if versions is None
+             else np.broadcast_to(np.asarray(versions, dtype=np.int64), idx.shape))
+        # an item repeated in the batch: apply its groups in rounds (k-th occurrence in round k), in order
+        order = np.argsort(idx, kind="stable")
+        si = idx[order]
+        start = np.r_[True, si[1:] != si[:-1]]
+        first = np.maximum.accumulate(np.where(start, np.arange(len(si)), 0))
+        rank = np.empty(len(idx), dtype=np.int64)
+        rank[order] = np.arange(len(si)) - first
+        for k in range(int(rank.max()) + 1):
+            m = rank == k if k or rank.max() else slice(None)
+            self._apply(idx[m], s[m], cnt[m] - s[m], v[m], degen[m], mean[m])
+        self.version = max(self.version, int(v.max()))
+
+    def _apply(self, i, s, f, v, degen, mean) -> None:
+        """One group per item (i unique)."""
+        a, b, seen = self.alpha, self.beta, self.seen
+        old = seen[i]
+        newer = v > old
+        if self.decay < 1:
+            # evidence at seen -> at max(seen, v); a late group is weighted down instead
+            dk = self.decay ** np.where(newer & (old >= 0), v - old, 0)
+            w = self.decay ** np.where(newer, 0, old - v)
+            a[i] = self.alpha0 + dk * (a[i] - self.alpha0) + w * s
+            b[i] = self.beta0 + dk * (b[i] - self.beta0) + w * f
+        else:
+            a[i] += s
+            b[i] += f
+        seen[i] = np.maximum(old, v)
+        st = self.streak
+        st[i] = np.where(degen, st[i] + 1, 0)
+        self.last[i] = mean
+
+    # -- reading ----------------------------------------------------------------------------------
+    def posterior(self, idx, at: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(alpha, beta) of `idx` with their evidence decayed to version `at` (default: the newest seen)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        a, b = self.alpha[idx], self.beta[idx]
+        if self.decay == 1:
+            return a, b
+        at = self.version if at is None else int(at)
+        seen = self.seen[idx]
+        k = self.decay ** np.clip(at - seen, 0, None) * (seen >= 0)
+        return self.alpha0 + k * (a - self.alpha0), self.beta0 + k * (b - self.beta0)
+
+    def pass_rate(self, idx, at: int | None = None) -> np.ndarray:
+        a, b = self.posterior(idx, at)
+        return a / (a + b)
+
+    def p_degenerate(self, idx, g: int, at: int | None = None) -> np.ndarray:
+        """P(a group of g samples is all successes or all failures) under the Beta-Binomial."""
+        a, b = self.posterior(idx, at)
+        return np.exp(log_beta_ratio(a, b, int(g))) + np.exp(log_beta_ratio(b, a, int(g)))
+
+    def thompson(self, idx, rng: np.random.Generator, at: int | None = None) -> np.ndarray:
+        """One draw of the pass rate per item from its (decayed) posterior."""
+        a, b = self.posterior(idx, at)
+        return rng.beta(a, b)
+
+    def age(self, idx, at: int | None = None) -> np.ndarray:
+        """Policy versions since each item's latest evidence (a large number where never seen)."""
+        at = self.version if at is None else int(at)
+        seen = self.seen[np.asarray(idx, dtype=np.int64)]
+        return np.where(seen >= 0, at - seen, np.iinfo(np.int64).max // 2)
+
+    def details(self) -> dict:
+        """Summary for `describe()` (O(items))."""
+        seen = self.seen >= 0
+        return {"items_seen": int(seen.sum()), "items_degenerate_streak": int((self.streak > 0).sum()),
+                "version": self.version}
+
+    # -- snapshot (only needed standalone: a strategy's store snapshots the arrays itself) ---------------
+    def state_dict(self) -> dict:
+        d = {n: getattr(self._s, self._p + n).copy() for n in FIELDS}
+        d.update(version=self.version, decay=self.decay, prior=[self.alpha0, self.beta0])
+        return d
+
+    def load_state_dict(self, d: dict) -> None:
+        self.decay = float(d["decay"])
+        self.alpha0, self.beta0 = (float(x) for x in d["prior"])
+        for n, (dt, _) in FIELDS.items():
+            setattr(self._s, self._p + n, np.array(d[n], dtype=dt))
+        self.version = int(d["version"])

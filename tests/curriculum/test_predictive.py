@@ -1,0 +1,251 @@
+"""The per-prompt predictive state (curriculum.predictive), the strategies that read it (mopps, greso), and the
+skip gate (curriculum.gates, strategy `gated`) against their formulas and hand-made sequences. K-report
+determinism of the three strategies is covered by test_steps.py / test_determinism.py (they iterate over every
+registered strategy)."""
+import math
+
+import numpy as np
+import pytest
+
+from curriculum import EventBatch, ItemPool, make_strategy
+from curriculum import codec, gates
+from curriculum.predictive import PredictiveState, _lgamma, log_beta_ratio
+
+
+def pool(n, cat="a"):
+    return ItemPool([{"id": f"{cat}{i}", "prompt": f"{cat} {i}", "category": cat} for i in range(n)])
+
+
+def test_beta_counts_binary_and_fractional():
+    s = PredictiveState(3)
+    s.observe([0, 1, 2], [[1, 1, 0, 1], [0.5, 0.25, 1.0, 0.25], [0, 0, 0, 0]], versions=0)
+    assert s.alpha.tolist() == [4.0, 3.0, 1.0] and s.beta.tolist() == [2.0, 3.0, 5.0]  # fractional: sum, n - sum
+    assert s.streak.tolist() == [0, 0, 1] and s.last[1] == 0.5
+    assert s.pass_rate([0]).tolist() == [4 / 6]
+    s.observe([2, 0], [[0, 0], [1, 1]], versions=1)
+    assert s.streak.tolist() == [1, 0, 2] and s.seen.tolist() == [1, 0, 1]
+
+
+def test_thompson_draws_follow_the_posterior():
+    s = PredictiveState(2)
+    s.observe([0, 1], [[1] * 6 + [0] * 2, [0] * 7 + [1]], versions=0)  # Beta(7, 3), Beta(2, 8)
+    idx = np.repeat([0, 1], 100_000)
+    g = s.thompson(idx, np.random.default_rng(0)).reshape(2, -1)
+    for row, (a, b) in zip(g, [(7, 3), (2, 8)]):
+        mean, var = a / (a + b), a * b / ((a + b) ** 2 * (a + b + 1))
+        assert abs(row.mean() - mean) < 4 * math.sqrt(var / len(row))
+        assert abs(row.var() / var - 1) < 0.02
+    assert s.thompson([0, 1], np.random.default_rng(5)).tolist() == s.thompson([0, 1], np.random.default_rng(5)).tolist()
+
+
+@pytest.mark.parametrize("k", [0, 1, 3, 10])
+def test_evidence_decays_per_policy_version(k):
+    lam = 0.8
+    s = PredictiveState(1, decay=lam)
+    s.observe([0], [[1, 1, 1, 0]], versions=2)  # evidence (3, 1)
+    a, b = s.posterior([0], at=2 + k)
+    assert np.allclose([a[0] - 1, b[0] - 1], [3 * lam**k, 1 * lam**k])
+    # a read writes nothing (lazy); the next observation applies the decay to the item it touches
+    assert s.alpha[0] == 4 and s.beta[0] == 2
+    s.observe([0], [[0, 0]], versions=2 + k)
+    assert np.allclose([s.alpha[0] - 1, s.beta[0] - 1], [3 * lam**k, lam**k + 2])
+
+
+def test_decay_is_order_free_late_groups_weighted_down():
+    lam = 0.7
+    groups = [([1, 1, 0], 3), ([0, 0, 0], 5), ([1, 0, 1], 4), ([1, 1, 1], 1)]
+    states = []
+    for order in ([0, 1, 2, 3], [3, 2, 1, 0], [1, 3, 0, 2]):
+        s = PredictiveState(1, decay=lam)
+        for j in order:
+            s.observe([0], [groups[j][0]], versions=groups[j][1])
+        states.append(s.posterior([0], at=6))
+    want_a = 1 + sum(sum(r) * lam ** (6 - v) for r, v in groups)
+    for a, b in states:
+        assert math.isclose(a[0], want_a, rel_tol=1e-12)
+    # an item repeated in one call is applied in order (its streak too)
+    s = PredictiveState(1)
+    s.observe([0, 0, 0], [[1, 1], [0, 0], [1, 0]], versions=0)
+    assert s.alpha[0] == 4 and s.streak[0] == 0 and s.last[0] == 0.5
+
+
+def test_p_degenerate_matches_monte_carlo():
+    s = PredictiveState(4)
+    s.observe([0, 1, 2], [[1] * 8, [1, 0] * 4, [0] * 3 + [1]], versions=0)
+    rng = np.random.default_rng(1)
+    for g in (4, 8):
+        p = s.p_degenerate(np.arange(4), g)
+        a, b = s.posterior(np.arange(4))
+        th = rng.beta(np.repeat(a, 200_000), np.repeat(b, 200_000)).reshape(4, -1)
+        k = rng.binomial(g, th)
+        mc = ((k == 0) | (k == g)).mean(axis=1)
+        assert np.allclose(p, mc, atol=0.005), (g, p, mc)
+    assert math.isclose(s.p_degenerate([3], 8)[0], 2 / 9)  # uniform prior: P(all equal) = 2 / (G + 1)
+
+
+def test_log_beta_ratio_lgamma_path_matches_the_product():
+    x = np.array([0.05, 0.4, 1.0, 3.5, 17.0, 250.0, 1e5])
+    assert np.allclose(_lgamma(x), [math.lgamma(v) for v in x], rtol=1e-12, atol=1e-12)
+    a, b = np.array([0.5, 2.0, 30.0]), np.array([3.0, 0.7, 1.0])
+    j = np.arange(100)
+    direct = np.log((a[:, None] + j) / ((a + b)[:, None] + j)).sum(axis=1)
+    assert np.allclose(log_beta_ratio(a, b, 100), direct, rtol=1e-10)
+
+
+def test_grow_and_state_dict():
+    s = PredictiveState(2, decay=0.9)
+    s.observe([1], [[1, 0]], versions=4)
+    s.grow(5)
+    assert s.size == 5 and s.alpha[4] == 1 and s.seen[4] == -1
+    t = PredictiveState()
+    t.load_state_dict(codec.decode(codec.encode(s.state_dict())))
+    assert t.state_dict().keys() == s.state_dict().keys() and t.version == 4 and t.decay == 0.9
+    assert np.array_equal(t.alpha, s.alpha) and np.array_equal(t.last, s.last, equal_nan=True)
+
+
+# -- strategies ------------------------------------------------------------------------------------
+
+def test_mopps_prefers_draws_near_the_target():
+    s = make_strategy("mopps", pool(40), {"ts_ratio": 4, "noise_guard": {"enabled": False}}, seed=0)
+    rewards = [[1] * 8] * 10 + [[0] * 8] * 10 + [[1, 0] * 4] * 20  # 0-9 solved, 10-19 failed, 20-39 mixed
+    for v in range(5):
+        s.observe(EventBatch.from_arrays(list(range(40)), rewards, v))
+    picked = np.concatenate([s.select(5).indices for _ in range(20)])
+    assert (picked >= 20).mean() > 0.95
+    assert s.describe()["details"]["items_seen"] == 40
+
+
+def greso_run(steps=300, seed=0):
+    """20 items always solved (retired after one visit), 20 always mixed; 4 items a step."""
+    s = make_strategy("greso", pool(40), {"retest_age": 30}, seed=seed)
+    retired = np.arange(20)
+    picks = []
+    for v in range(steps):
+        sel = s.select(4)
+        r = np.where(sel.indices[:, None] < 20, 1.0, np.tile([1.0, 0.0], 4)[None, :])
+        s.observe(EventBatch(sel.indices, r, np.full(len(sel), v)))
+        picks.append(sel.indices)
+    return s, retired, picks
+
+
+def test_greso_skips_retired_items_and_retests_them():
+    s, retired, picks = greso_run()
+    first_seen = {}
+    later = {int(i): 0 for i in retired}
+    for v, p in enumerate(picks):
+        for i in p.tolist():
+            if i in later:
+                if i in first_seen:
+                    later[i] += 1
+                first_seen.setdefault(i, v)
+    assert len(first_seen) == 20  # every solved item was measured once (unseen items are always kept)
+    assert all(c >= 1 for c in later.values()), later  # and re-tested at least once after it was retired
+    all_p = np.concatenate(picks)
+    assert (all_p < 20).mean() < 0.3  # ... but skipped most of the time
+    d = s.describe()["details"]
+    assert d["skips"] > 0 and d["retests"] > 0 and d["forced_retests"] > 0 and d["items_degenerate_streak"] == 20
+    assert 0.05 <= d["p_easy"] <= 0.95
+
+
+def test_greso_keep_probability_follows_the_streak():
+    s = make_strategy("greso", pool(4), {"p_init": 0.5, "floor": 0.01}, seed=0)
+    for v in range(8):  # item 0: 8 solved groups; 1: 2 solved; 2: mixed; 3: unseen
+        items = [0, 1, 2] if v < 2 else [0]
+        s.observe(EventBatch.from_arrays(items, [[1, 1], [1, 1], [1, 0]][: len(items)], v))
+    keep, forced = s.keep_probability(np.arange(4))
+    p = s.p_easy
+    assert np.allclose(keep, [max(p**8, 0.01), p**2, 1.0, 1.0]) and not forced.any()
+
+
+# -- the skip gate ---------------------------------------------------------------------------------
+
+def test_skip_gate_bookkeeping_on_a_hand_made_sequence():
+    g = gates.SkipGate({"threshold": 0.5, "floor": 0.25}, 8)
+
+    class Fixed:  # rng.random: the exploration uniforms, in order
+        def __init__(self, u):
+            self.u = np.asarray(u, dtype=float)
+
+        def random(self, n):
+            return self.u[:n]
+
+    p = np.array([0.9, 0.9, 0.9, 0.6, 0.1, 0.2, 0.3, 0.05])
+    keep, flagged = g.admit(p, Fixed([0.1, 0.9, 0.2, 0.8, 0.5, 0.5, 0.5, 0.5]))
+    assert flagged.tolist() == [True] * 4 + [False] * 4
+    assert keep.tolist() == [True, False, True, False] + [True] * 4  # 0 and 2 explored (u < 0.25)
+    idx = np.arange(8)
+    g.record(idx[keep], p[keep], np.where(flagged[keep], gates.RETEST, gates.CLEAR))
+    # outcomes: 0 degenerate (TP), 2 mixed (FP); 4 degenerate (FN), 5, 6, 7 mixed (TN)
+    g.resolve(np.array([2, 0, 4, 5, 6, 7, 0]), np.array([False, True, True, False, False, False, False]))
+    m = g.metrics()
+    assert (m["tp"], m["fp"], m["fn"], m["tn"]) == (1, 1, 1, 3)
+    assert m["precision"] == 0.5
+    assert math.isclose(m["recall"], 4 / (4 + 1))  # a re-test stands for 1/floor = 4 flagged items
+    want = ((0.9 - 1) ** 2 + (0.9 - 0) ** 2 + (0.1 - 1) ** 2 + 0.2**2 + 0.3**2 + 0.05**2) / 6
+    assert math.isclose(m["brier"], want)
+    assert (m["considered"], m["skipped"], m["retests"], m["resolved"]) == (8, 2, 2, 6)
+    g.resolve(np.array([0]), np.array([False]))  # nothing pending any more: no change
+    assert g.metrics() == m
+
+
+def test_gated_skips_predicted_degenerate_and_measures_itself():
+    s = make_strategy("gated", pool(60), {"inner": {"name": "uniform"}, "skip": {"threshold": 0.5, "floor": 0.1}},
+                      seed=0)
+    for v in range(200):  # items 0-29 always solved, 30-59 always mixed
+        sel = s.select(6)
+        assert len(sel) == 6 and len(np.unique(sel.indices)) == 6
+        r = np.where(sel.indices[:, None] < 30, 1.0, np.tile([1.0, 0.0], 4)[None, :])
+        s.observe(EventBatch(sel.indices, r, np.full(len(sel), v)))
+    m = s.describe()["details"]["skip_gate"]
+    assert m["skipped"] > 100 and m["retests"] > 0
+    assert m["precision"] == 1.0 and m["fp"] == 0  # every re-tested solved item was degenerate again
+    assert m["fn"] <= 60  # first visits of solved items slip through, and second ones (p_degenerate 0.497 < 0.5)
+    assert m["brier"] < 0.2
+    restored = make_strategy("gated", s.pool, {"inner": {"name": "uniform"}}, seed=9)
+    restored.load_state_dict(codec.decode(codec.encode(s.state_dict())))
+    assert restored.select(6).indices.tolist() == s.select(6).indices.tolist()
+
+
+def test_gated_wraps_the_default():
+    s = make_strategy("gated", pool(30), seed=0)
+    assert s.inner.name == "compose"
+    sel = s.select(8)
+    assert len(sel) == 8
+
+
+@pytest.mark.parametrize("name", ["mopps", "greso", "gated"])
+def test_observe_before_any_selection(name):
+    s = make_strategy(name, pool(5), seed=0)
+    s.observe(EventBatch.from_arrays([0, 1], [[1, 1], [0, 1]], 3))
+    assert s.pred.version == 3 and s.pred.alpha[0] > 1
+
+
+@pytest.mark.parametrize("spec", [
+    ("compose", {"arm": {"name": "dump"}, "item": {"name": "mopps"}}),
+    ("compose", {"arm": {"name": "dump"}, "item": {"name": "greso"}}),
+    ("gated", {"inner": {"name": "greso"}, "skip": {"threshold": 0.4}}),
+])
+def test_compositions_one_step_in_k_shuffled_calls_equals_one_call(spec):
+    from curriculum.simulator import SimConfig, SimulatedStudent
+    from tests.curriculum.test_steps import same, split
+
+    def warmed():
+        student = SimulatedStudent(SimConfig(categories=3, noisy=1, items_per_category=40), seed=1)
+        s = make_strategy(spec[0], ItemPool(student.items()), spec[1], seed=0)
+        for v in range(8):
+            sel = s.select(16)
+            r = student.rollout(sel.indices, sel.num_samples)
+            s.observe(EventBatch(sel.indices, r, np.full(len(sel), v)))
+            student.learn(sel.indices, r)
+        sel = s.select(28)
+        return s, EventBatch(sel.indices, student.rollout(sel.indices, sel.num_samples), np.full(len(sel), 8))
+
+    one, step = warmed()
+    many, _ = warmed()
+    one.observe(step)
+    rng = np.random.default_rng(3)
+    parts = split(step, 4, rng)
+    for j in rng.permutation(4):
+        many.observe(parts[j])
+    same(one.state_dict(), many.state_dict())
+    assert one.select(20).indices.tolist() == many.select(20).indices.tolist()
