@@ -152,10 +152,13 @@ class ItemPool:
             order = np.argsort(self._cat, kind="stable")
             counts = np.bincount(self._cat, minlength=self.num_categories)
             self._arm_members = np.split(order.astype(np.int64), np.cumsum(counts)[:-1])
+            self._arm_sizes = counts.astype(np.int64)
         return self._arm_members
 
     def arm_sizes(self) -> np.ndarray:
-        return np.bincount(self._cat, minlength=self.num_categories)
+        """Items per category (cached with arm_members; a copy, so callers may change it)."""
+        self.arm_members()
+        return self._arm_sizes.copy()
 
     def to_items(self) -> list[Item]:
         return [self.item(i) for i in range(len(self))]

@@ -8,7 +8,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from curriculum.items import ItemPool
-from curriculum.strategy import Strategy, StrategyParams
+from curriculum.params import StrategyParams
+from curriculum.strategy import Strategy
 
 _REGISTRY: dict[str, type[Strategy]] = {}
 

@@ -45,7 +45,7 @@ from syllabus.curricula import LearningProgress, OnlineLearningProgress, Priorit
 from syllabus.task_space import DiscreteTaskSpace  # noqa: E402
 
 from curriculum.simulator import SimConfig, SimulatedStudent, Tally, summarize  # noqa: E402
-from curriculum.strategy import ArmSampler  # noqa: E402
+from curriculum.sampling import ArmSampler  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 

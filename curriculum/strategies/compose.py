@@ -5,9 +5,10 @@
 
 Both observe every event; rollout counts come from the item-level strategy (e.g. CurES' allocation). The
 sub-strategies get seeds derived from the composer's, and their snapshots nest in the composer's. Steps are
-the composer's: it folds each step's evidence into both parts and rewinds both with its own state, so the
-parts' clocks are the composer's. The composer's `noise_guard` acts on the arm draw (the parts' own guards
-are not used: the item-level part only ever sees candidates of the arm that was drawn).
+the composer's: the parts are its `step_parts()`, so the step ledger folds each step's evidence into both and
+rewinds both with the composer's state; the parts' clocks are the composer's. The composer's `noise_guard`
+acts on the arm draw (the parts' own guards are not used: the item-level part only ever sees candidates of
+the arm that was drawn).
 """
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from curriculum.events import EventBatch
+from curriculum.params import GuardedParams, StrategyParams
 from curriculum.registry import register, strategy_class, validate_params
-from curriculum.strategy import GuardedParams, Strategy, StrategyParams
+from curriculum.sampling import draw_by_arms
+from curriculum.strategy import Strategy
 
 ARM_LEVEL = ("sec", "dump", "progress")
 ITEM_LEVEL = ("filter", "pcl", "posterior", "irt", "mopps", "greso")
@@ -78,34 +81,12 @@ class Compose(Strategy):
         self.item.set_params(new.item.params)
         return new
 
-    def on_grow(self, old_items: int, old_arms: int) -> None:
-        self.arm.sync()
-        self.item.sync()
+    def step_parts(self) -> list[Strategy]:
+        return [self.arm, self.item]
 
     def update(self, batch: EventBatch) -> None:
         self.arm._fold(batch)
         self.item._fold(batch)
-
-    # the parts' step bookkeeping follows the composer's
-    def _checkpoint(self) -> None:
-        super()._checkpoint()
-        self.arm._checkpoint()
-        self.item._checkpoint()
-
-    def _remember(self, items: np.ndarray) -> None:
-        super()._remember(items)
-        self.arm._remember(items)
-        self.item._remember(items)
-
-    def _rewind(self) -> None:
-        super()._rewind()
-        self.arm._rewind()
-        self.item._rewind()
-
-    def _close_step(self) -> None:
-        super()._close_step()
-        self.arm._close_step()
-        self.item._close_step()
 
     def arm_probs(self) -> np.ndarray:
         return self.arm.arm_probs()
@@ -115,25 +96,16 @@ class Compose(Strategy):
 
     def _select(self, n: int, exclude: np.ndarray | None) -> np.ndarray:
         members = self.pool.arm_members()
-        probs = self.gated_arm_probs()
-        probs[[len(m) == 0 for m in members]] = 0
-        taken = np.zeros(self.pool.size, dtype=bool) if exclude is None else exclude.copy()
-        out: list[np.ndarray] = []
-        need = n
-        for _ in range(len(members) + 1):
-            if need <= 0 or probs.sum() <= 0:
-                break
-            counts = self.rng.multinomial(need, probs / probs.sum())
-            for a in np.flatnonzero(counts):
-                c = int(counts[a])
-                cand = self.item.random_candidates(self.item.candidate_count(c), taken, members=members[a])
-                got = self.item.choose(min(c, len(cand)), cand)
-                taken[got] = True
-                out.append(got)
-                need -= len(got)
-                if len(got) < c:
-                    probs[a] = 0
-        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+        taken = np.zeros(self.pool.size, dtype=bool)
+        item = self.item
+
+        def take(a: int, c: int) -> np.ndarray:
+            cand = item.random_candidates(item.candidate_count(c), exclude, members=members[a], taken=taken)
+            got = item.choose(min(c, len(cand)), cand)
+            taken[got] = True
+            return got
+
+        return draw_by_arms(self.rng, n, self.gated_arm_probs(), self.pool.arm_sizes(), take)
 
     def allocate(self, indices: np.ndarray) -> np.ndarray:
         return self.item.allocate(indices)

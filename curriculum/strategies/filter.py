@@ -26,15 +26,15 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from curriculum.events import EventBatch
+from curriculum.params import ItemLevelParams
 from curriculum.registry import register
-from curriculum.strategy import GuardedParams, Strategy
+from curriculum.strategy import Strategy
 
 
-class FilterParams(GuardedParams):
+class FilterParams(ItemLevelParams):
     low: float = Field(0.2, ge=0, le=1, description="lower edge of the pass-rate band")
     high: float = Field(0.8, ge=0, le=1, description="upper edge of the pass-rate band")
     beta: float = Field(0.5, gt=0, le=1, description="EMA rate of the per-item pass-rate estimate")
-    candidates: int = Field(8, ge=1, description="random candidates scored per selected item (k)")
     max_age: int = Field(50, ge=1, description="steps after which an item's estimate is stale and it is re-explored")
 
     @model_validator(mode="after")
@@ -61,9 +61,6 @@ class Filter(Strategy):
         for i, mj in zip(it.tolist(), m.tolist()):  # an item repeated in one batch: apply in order
             p = self.p_est[i]
             self.p_est[i] = mj if np.isnan(p) else p + beta * (mj - p)
-
-    def candidate_count(self, n: int) -> int:
-        return self.params.candidates * n
 
     def choose(self, n: int, candidates: np.ndarray) -> np.ndarray:
         p = self.p_est[candidates]

@@ -24,18 +24,18 @@ import numpy as np
 from pydantic import Field
 
 from curriculum.events import EventBatch
+from curriculum.params import ItemLevelParams
 from curriculum.registry import register
-from curriculum.strategy import GuardedParams, Strategy
+from curriculum.strategy import Strategy
 
 
-class IRTParams(GuardedParams):
+class IRTParams(ItemLevelParams):
     model: Literal["1pl", "2pl"] = Field("1pl", description="1PL (a = 1) or 2PL (a = discrimination)")
     discrimination: float = Field(1.0, gt=0, description="a of the 2PL model")
     prior_scale: float = Field(1.0, description="multiplier turning item.difficulty into an initial b")
     lr_b: float = Field(0.5, ge=0, description="step size of the difficulty calibration")
     window: int = Field(256, ge=1, description="recent groups used for the ability MLE")
     newton_steps: int = Field(10, ge=1, le=100, description="Newton iterations per ability estimate")
-    candidates: int = Field(8, ge=1, description="random candidates per selected item (k)")
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -96,9 +96,6 @@ class IRT(Strategy):
         m = self.hist_len
         self.theta = ability_mle(self.hist_b[:m], self.hist_s[:m], self.hist_n[:m], self.a, self.theta,
                                  self.params.newton_steps)
-
-    def candidate_count(self, n: int) -> int:
-        return self.params.candidates * n
 
     def choose(self, n: int, candidates: np.ndarray) -> np.ndarray:
         gap = self.theta - self.b[candidates]  # >= 0: at or below ability

@@ -7,9 +7,9 @@ means the rollouts produce:
     V(x)  = clip(b + w · phi(x), 0, 1)            phi = hashed character n-grams (n = 1..3) + the category
     loss  = 1/2 (V(x) - mean_g)^2                 one SGD step per observed batch (MSE, as in the paper)
 
-Each selection scores k*n random eligible candidates with V and keeps the n with V closest to 0.5 — the
-prompts of intermediate difficulty — WITHOUT spending rollouts on the rejected candidates; that is the whole
-point against rollout-based filtering.
+Each selection scores k*n random eligible candidates (k = `candidates`) with V and keeps the n with V closest
+to 0.5 — the prompts of intermediate difficulty — WITHOUT spending rollouts on the rejected candidates; that
+is the whole point against rollout-based filtering.
 
 A simplification, said wherever results are quoted: the paper's value model is an LLM (the policy's own
 backbone with a value head) reading the prompt; here it is a linear model on hashed n-grams, which the
@@ -21,21 +21,34 @@ concatenated UTF-8 bytes of their prompts, so the cost is independent of the poo
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from curriculum.events import EventBatch
+from curriculum.params import ItemLevelParams
 from curriculum.registry import register
-from curriculum.strategy import GuardedParams, Strategy
+from curriculum.strategy import Strategy
 
 _P1, _P2 = np.uint64(1_000_003), np.uint64(998_244_353)
 
 
-class PCLParams(GuardedParams):
-    k: int = Field(4, ge=1, description="candidates scored per selected prompt")
+class PCLParams(ItemLevelParams):
+    candidates: int = Field(4, ge=1, description="candidates scored per selected prompt (the paper's k; "
+                            "`k` is accepted as an alias)")
     lr: float = Field(0.5, gt=0, description="SGD learning rate of the value model")
     dim_bits: int = Field(14, ge=4, le=22, description="log2 of the hashed feature dimension")
     target: float = Field(0.5, ge=0, le=1, description="pass rate the selection aims at")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_name(cls, data: Any) -> Any:
+        """`k`, the candidate count's name before it had one name in every strategy, is still accepted."""
+        if isinstance(data, dict) and "k" in data:
+            data = {**data, "candidates": data["k"]}
+            del data["k"]
+        return data
 
 
 @register
@@ -97,9 +110,6 @@ class PCL(Strategy):
         g = (z - batch.mean) / len(batch)
         self.w -= self.params.lr * np.bincount(bucket, weights=g[seg] * scale, minlength=len(self.w))
         self.b -= self.params.lr * float(g.sum())
-
-    def candidate_count(self, n: int) -> int:
-        return self.params.k * n
 
     def choose(self, n: int, candidates: np.ndarray) -> np.ndarray:
         v = self.predict(candidates)

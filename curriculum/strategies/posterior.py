@@ -26,15 +26,15 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, model_validator
 
+from curriculum.params import ItemLevelParams
 from curriculum.registry import register
-from curriculum.strategy import GuardedParams, Strategy
+from curriculum.strategy import Strategy
 
 
-class PosteriorParams(GuardedParams):
+class PosteriorParams(ItemLevelParams):
     t_scale: float = Field(0.01, gt=0, description="per-item temperature t_i = (s_i + 1) / t_scale")
     n_min: int = Field(4, ge=1, description="fewest rollouts per selected item")
     n_max: int = Field(8, ge=1, description="most rollouts per selected item")
-    candidates: int = Field(8, ge=1, description="random candidates per selected item (k)")
 
     @model_validator(mode="after")
     def _bounds(self) -> "PosteriorParams":
@@ -88,9 +88,6 @@ class Posterior(Strategy):
     def sigma(self, idx: np.ndarray) -> np.ndarray:
         p = (self.reward_sum[idx] + 1) / (self.n_samples[idx] + 2)
         return np.sqrt(np.clip(p * (1 - p), 0, None))
-
-    def candidate_count(self, n: int) -> int:
-        return self.params.candidates * n
 
     def log_weights(self, idx: np.ndarray) -> np.ndarray:
         """log of the selection weight exp(sigma_i / t_i)."""

@@ -24,8 +24,9 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from curriculum.events import EventBatch
+from curriculum.params import StrategyParams
 from curriculum.registry import register
-from curriculum.strategy import Strategy, StrategyParams
+from curriculum.strategy import Strategy
 
 
 class ProgressParams(StrategyParams):

@@ -20,8 +20,9 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from curriculum.params import StrategyParams
 from curriculum.registry import register
-from curriculum.strategy import Strategy, StrategyParams
+from curriculum.strategy import Strategy
 
 
 class ScheduleParams(StrategyParams):

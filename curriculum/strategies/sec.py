@@ -20,8 +20,10 @@ import numpy as np
 from pydantic import Field
 
 from curriculum.events import EventBatch
+from curriculum.params import GuardedParams
 from curriculum.registry import register
-from curriculum.strategy import GuardedParams, Strategy, softmax
+from curriculum.sampling import softmax
+from curriculum.strategy import Strategy
 
 
 class SECParams(GuardedParams):

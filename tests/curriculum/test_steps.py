@@ -105,7 +105,7 @@ def test_late_results_join_the_open_step():
 
 
 def test_a_version_with_too_many_groups_is_split_into_steps(monkeypatch):
-    import curriculum.strategy as st
+    import curriculum.steps as st
 
     monkeypatch.setattr(st, "MAX_STEP_GROUPS", 10)
     s, _ = warmed("progress")

@@ -264,3 +264,16 @@ def test_item_level_selection_keeps_its_size_when_arms_are_judged_noise(name):
         s.observe(batch(idx, (rng.random((40, 8)) < 0.5).astype(float), version=v))
     assert s.noise_gate()[:2].all()
     assert len(s.select(64)) == 64
+
+
+def test_candidate_count_has_one_name_and_pcl_accepts_k():
+    from curriculum.registry import validate_params
+
+    for name in ("filter", "pcl", "posterior", "irt"):
+        assert "candidates" in validate_params(name, {}).model_dump()
+    assert validate_params("pcl", {"k": 6}).candidates == 6  # the old name still works
+    pool = ItemPool([{"id": f"q{i}", "prompt": f"{i}", "category": "a"} for i in range(50)])
+    s = make_strategy("pcl", pool, {"k": 3})
+    assert s.candidate_count(5) == 15
+    assert s.set_params({"k": 5}).candidates == 5 and s.set_params({"candidates": 2}).candidates == 2
+    assert "k" not in s.params.model_dump()

@@ -1,0 +1,135 @@
+"""The noise guard (NoiseGuardParams): per-arm evidence of item signal and of progress, and the gate that caps
+the arms judged noise. A mixin of Strategy: its arrays are per-arm state of the strategy (snapshotted, rewound
+with the step like the others)."""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from curriculum.events import EventBatch
+from curriculum.params import NoiseGuardParams
+from curriculum.sampling import EMPTY
+
+#: per-arm evidence: discounted sums of paired differences, mixed flags and group-mean moments
+GUARD_ARM: dict[str, tuple[Any, Any]] = {
+    "pair_s": (np.float64, 0.0), "pair_q": (np.float64, 0.0), "pair_n": (np.float64, 0.0),
+    "mix_s": (np.float64, 0.0), "mix_n": (np.float64, 0.0),
+    "disp_m1": (np.float64, 0.0), "disp_m2": (np.float64, 0.0), "disp_v": (np.float64, 0.0),
+    "disp_n": (np.float64, 0.0)}
+_DEFAULT = NoiseGuardParams()
+
+
+def discount(group: np.ndarray, lam: float, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exponential forgetting over rows of several groups at once: (lam^count per group, lam^age per row),
+    where a row's age is how many rows of its group come after it."""
+    count = np.bincount(group, minlength=size)
+    order = np.argsort(group, kind="stable")
+    pos = np.empty(len(group), dtype=np.int64)
+    pos[order] = np.arange(len(group)) - np.repeat(np.cumsum(count) - count, count)
+    return lam ** count, lam ** (count[group] - 1 - pos)
+
+
+class NoiseGuard:
+    """Evidence folding, statistics and gating of the noise guard (mixed into Strategy)."""
+
+    pool: Any
+    params: Any
+    rng: np.random.Generator
+    guard_arrays: ClassVar[tuple[str, ...]] = tuple(GUARD_ARM)
+
+    def _guard_fold(self, cat: np.ndarray, batch: EventBatch, before: np.ndarray) -> None:
+        """Add the step's paired differences and mixed flags to each arm's discounted sums.
+        `before` holds each group's item mean at its previous visit (nan: first visit). Rows are aged in
+        their (canonical) order within each arm: the newest has age 0."""
+        guard = getattr(self.params, "noise_guard", None) or _DEFAULT
+        lam = 1.0 - 1.0 / guard.horizon
+        a = self.pool.num_categories
+        decay, w = discount(cat, lam, a)
+        self.mix_s = decay * self.mix_s + np.bincount(cat, weights=w * ~batch.degenerate, minlength=a)
+        self.mix_n = decay * self.mix_n + np.bincount(cat, weights=w, minlength=a)
+        multi = batch.count > 1  # a group of one says nothing about its own sampling variance
+        if not multi.all():
+            cat_m, mean_m, v = cat[multi], batch.mean[multi], batch.std[multi] ** 2 / (batch.count[multi] - 1)
+            decay, w = discount(cat_m, lam, a) if multi.any() else (None, None)
+        else:  # the common case: the rows and weights of the whole step
+            cat_m, mean_m, v = cat, batch.mean, batch.std ** 2 / (batch.count - 1)
+        if len(cat_m):
+            self.disp_n = decay * self.disp_n + np.bincount(cat_m, weights=w, minlength=a)
+            self.disp_m1 = decay * self.disp_m1 + np.bincount(cat_m, weights=w * mean_m, minlength=a)
+            self.disp_m2 = decay * self.disp_m2 + np.bincount(cat_m, weights=w * mean_m**2, minlength=a)
+            self.disp_v = decay * self.disp_v + np.bincount(cat_m, weights=w * v, minlength=a)
+        d = batch.mean - before
+        paired = ~np.isnan(d)
+        if paired.any():
+            pc, dp = cat[paired], d[paired]
+            decay, w = discount(pc, lam, a)
+            self.pair_s = decay * self.pair_s + np.bincount(pc, weights=w * dp, minlength=a)
+            self.pair_q = decay * self.pair_q + np.bincount(pc, weights=w * dp**2, minlength=a)
+            self.pair_n = decay * self.pair_n + np.bincount(pc, weights=w, minlength=a)
+
+    def progress_t(self) -> np.ndarray:
+        """Per-arm progress statistic t = |S| / sqrt(Q) (nan without pairs)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.pair_q > 0, np.abs(self.pair_s) / np.sqrt(self.pair_q), np.nan)
+
+    def dispersion(self) -> np.ndarray:
+        """Per-arm dispersion ratio phi (nan without groups of two or more)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            n = self.disp_n
+            between = self.disp_m2 / n - (self.disp_m1 / n) ** 2
+            return np.where(n > 0, between / (self.disp_v / n), np.nan)
+
+    def noise_gate(self) -> np.ndarray:
+        """Per-arm bool: judged "noise" (all False when the guard is off)."""
+        guard = getattr(self.params, "noise_guard", None)
+        if guard is None or not guard.enabled:
+            return np.zeros(self.pool.num_categories, dtype=bool)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mix = np.where(self.mix_n > 0, self.mix_s / self.mix_n, 0.0)
+            t = np.nan_to_num(self.progress_t(), nan=0.0)
+            signal = np.nan_to_num(self.dispersion(), nan=np.inf) > 1 + guard.z * np.sqrt(2 / np.maximum(self.disp_n, 1))
+        progress = (self.pair_n >= guard.min_pairs) & (t >= guard.z)
+        return (self.disp_n >= guard.min_groups) & (mix >= guard.mixed) & ~signal & ~progress
+
+    def gated_arm_probs(self) -> np.ndarray:
+        """arm_probs() with the guard applied: arms judged noise capped at floor / arms, the rest of the mass
+        shared by the others in proportion (the probabilities the next draw uses)."""
+        p = np.asarray(self.arm_probs(), dtype=np.float64)
+        p = p / p.sum() if p.sum() > 0 else np.full(len(p), 1.0 / max(len(p), 1))
+        noisy = self.noise_gate()
+        if not noisy.any() or noisy.all():
+            return p
+        capped = np.minimum(p[noisy], self.params.noise_guard.floor / len(p))
+        rest = p[~noisy]
+        out = p.copy()
+        out[noisy] = capped
+        out[~noisy] = (1 - capped.sum()) * (rest / rest.sum() if rest.sum() > 0 else 1.0 / len(rest))
+        return out
+
+    def gated_candidates(self, m: int, exclude: np.ndarray | None, noisy: np.ndarray) -> np.ndarray:
+        """random_candidates(), with the arms judged noise (`noisy`) drawn `floor` times as often as their
+        size says."""
+        w = self.pool.arm_sizes() * np.where(noisy, self.params.noise_guard.floor, 1.0)
+        counts = self.rng.multinomial(m, w / w.sum())
+        members = self.pool.arm_members()
+        parts = [self.random_candidates(int(c), exclude, members=members[a]) for a, c in enumerate(counts) if c]
+        return self.rng.permutation(np.concatenate(parts)) if parts else EMPTY
+
+    def gated_choose(self, n: int, exclude: np.ndarray | None, noisy: np.ndarray) -> np.ndarray:
+        """An item-level rule's choice of n, with the arms judged noise held to the guard's cap."""
+        cand = self.gated_candidates(self.candidate_count(n), exclude, noisy)
+        picked = self.choose(min(n, len(cand)), cand)
+        # an item-level rule prefers noise items (p ~ 0.5, high variance) over the others: hold their picks to
+        # the guard's cap as well, and fill the rest with the rule's choice among the other candidates
+        cat = self.pool.category
+        share = self.pool.arm_sizes()[noisy].sum() / max(self.pool.size, 1)
+        quota = int(np.floor(n * self.params.noise_guard.floor * share + self.rng.random()))
+        bad = noisy[cat[picked]]
+        if bad.sum() <= quota:
+            return picked
+        good = picked[~bad]
+        rest = cand[~noisy[cat[cand]] & ~np.isin(cand, good)]
+        extra = self.choose(min(n - len(good) - quota, len(rest)), rest)
+        short = max(0, n - len(good) - len(extra))  # too few others: the noise arms fill the rest
+        return np.concatenate([good, extra, picked[bad][:short]])

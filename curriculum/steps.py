@@ -1,0 +1,155 @@
+"""The step ledger: a curriculum step is a policy version, however many reports it arrives in.
+
+Every clock — TD updates, moving averages, schedules, token budgets, staleness — counts policy versions, never
+observe() calls: with K rollout workers one training step arrives as K reports, in any order, and the strategy
+must end up in the same state as if the step had arrived in one call (API.md, "A curriculum step"). The ledger
+guarantees it for every strategy: the open step's evidence is kept (in a canonical order), and each report of
+the same version rewinds the state the step changed to its value at the step's start and folds the step's
+whole evidence again. The fold thus always sees "everything this step has brought so far", which makes one
+call and K calls (any order) bit-for-bit equal; the cost is O(K x batch) per step, not O(pool). The first
+result of a newer version closes the step. Late results (a version older than the open step) join the open
+step: they are evidence about a policy at most a few versions old, and dropping them would waste rollouts
+already paid for. A version that brings more than `MAX_STEP_GROUPS` groups (a client that never sets
+policy_version) is split into steps of that many groups, so cost stays bounded.
+
+What a step changes, and so what the ledger saves at its start: the per-arm arrays (but those select()
+changes), the strategy's `step_attrs`, the counters, and the per-item arrays at the step's items only (O(step),
+never O(pool)). Sub-strategies (`step_parts()`, e.g. compose's two parts) follow the owner's steps.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from curriculum.events import EventBatch
+from curriculum.items import grow
+
+MAX_STEP_GROUPS = 16384  # a version with more groups than this is split into several steps (see above)
+
+
+def copy_state(x: Any) -> Any:
+    """Deep copy of numpy arrays inside dicts and lists (other values are immutable here)."""
+    if isinstance(x, np.ndarray):
+        return x.copy()
+    if isinstance(x, dict):
+        return {k: copy_state(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [copy_state(v) for v in x]
+    return x
+
+
+class StepLedger:
+    """observe() and the per-policy-version bookkeeping: open step, checkpoint, rewind, fold (mixed into
+    Strategy, which supplies the array names, the pool and `_fold`)."""
+
+    pool: Any
+    version: int
+    steps: int
+    events: int
+    degenerate: int
+
+    def _init_ledger(self) -> None:
+        self.steps = 0  # curriculum steps begun (policy versions seen; the open one included): the clock
+        self.version = -1  # policy version of the open step (-1: none yet)
+        self._step: EventBatch | None = None  # the open step's evidence, canonical order
+        self._start: dict[str, Any] = {}  # what the open step changed, as it was at the step's start
+        self._touched = np.zeros(0, dtype=np.int64)  # items the open step's evidence touches
+
+    def step_parts(self) -> list["StepLedger"]:
+        """Sub-strategies whose steps are this one's (their folds run inside this one's)."""
+        return []
+
+    def observe(self, batch: EventBatch) -> None:
+        """Fold reported groups in. Versions newer than the open step close it (in version order); older
+        ones join the open step (the late rule); see the module docstring."""
+        self.sync()
+        if len(batch) == 0:
+            return
+        pv = batch.policy_version
+        lo, hi = int(pv.min()), int(pv.max())
+        if hi <= self.version:  # the common case with many workers: all of it belongs to the open step
+            self._add_to_step(batch)
+            return
+        late = pv <= self.version
+        if late.any():
+            self._add_to_step(batch.subset(late))
+        for v in ([hi] if lo == hi else np.unique(pv[~late]).tolist()):
+            self._close_step()
+            self.version = int(v)
+            self._add_to_step(batch if lo == hi else batch.subset(pv == v))
+
+    def _close_step(self) -> None:
+        self._step, self._start, self._touched = None, {}, np.zeros(0, dtype=np.int64)
+        for p in self.step_parts():
+            p._close_step()
+
+    def _add_to_step(self, b: EventBatch) -> None:
+        room = MAX_STEP_GROUPS - (0 if self._step is None else len(self._step))
+        if len(b) > room:  # split, in report order, into steps of MAX_STEP_GROUPS
+            if room > 0:
+                self._add_to_step(b.subset(np.arange(len(b)) < room))
+            self._close_step()
+            self._add_to_step(b.subset(np.arange(len(b)) >= room))
+            return
+        if self._step is None:
+            self._checkpoint()
+        else:
+            self._rewind()
+        self._remember(np.setdiff1d(b.item, self._touched))
+        self._step = b.canonical() if self._step is None else EventBatch.concat([self._step, b]).canonical()
+        self._fold(self._step)
+
+    def _checkpoint(self) -> None:
+        """A step starts: count it, and remember everything its fold may change except per-item values (see
+        _remember)."""
+        self.steps += 1
+        self._start = {"arm": {n: getattr(self, n).copy() for n in self._arm_names()},
+                       "attr": {n: copy_state(getattr(self, n)) for n in self._step_attr_names()},
+                       "events": self.events, "degenerate": self.degenerate,
+                       "items": {n: getattr(self, n)[:0].copy() for n in self._item_names()}}
+        for p in self.step_parts():
+            p._checkpoint()
+
+    def _remember(self, items: np.ndarray) -> None:
+        """Per-item values of items the step touches for the first time (still their step-start values);
+        `_touched` lists the items (sorted) in the same order as the saved rows."""
+        saved = self._start["items"]
+        touched = np.concatenate([self._touched, items])
+        order = np.argsort(touched, kind="stable")  # kept sorted: the state must not depend on report order
+        for n in self._item_names():
+            saved[n] = np.concatenate([saved[n], getattr(self, n)[items]])[order]
+        self._touched = touched[order]
+        for p in self.step_parts():
+            p._remember(items)
+
+    def _rewind(self) -> None:
+        """Put back what the open step changed, so its evidence can be folded again as a whole."""
+        st = self._start
+        fills = self._arm_fills()
+        for n, v in st["arm"].items():
+            setattr(self, n, grow(v.copy(), self.pool.num_categories, fills[n]))
+        for n, v in st["attr"].items():
+            setattr(self, n, copy_state(v))
+        self.events, self.degenerate = st["events"], st["degenerate"]
+        for n in self._item_names():
+            getattr(self, n)[self._touched] = st["items"][n]
+        for p in self.step_parts():
+            p._rewind()
+
+    def ledger_state(self) -> dict:
+        return {"version": self.version, "step": None if self._step is None else self._step.to_dict(),
+                "start": copy_state(self._start), "touched": self._touched.copy()}
+
+    def load_ledger_state(self, d: dict) -> None:
+        self.version = d["version"]
+        self._step = None if d["step"] is None else EventBatch.from_dict(d["step"])
+        self._start, self._touched = copy_state(d["start"]), np.array(d["touched"], dtype=np.int64)
+
+    # supplied by Strategy
+    def sync(self) -> None: ...
+    def _fold(self, batch: EventBatch) -> None: ...
+    def _item_names(self) -> list[str]: ...
+    def _arm_names(self) -> list[str]: ...
+    def _arm_fills(self) -> dict[str, Any]: ...
+    def _step_attr_names(self) -> tuple[str, ...]: ...
