@@ -31,7 +31,8 @@ from curriculum.events import EventBatch
 from curriculum.predictive import PredictiveState, item_state
 from curriculum.registry import DEFAULT_STRATEGY, register, strategy_class, validate_params
 from curriculum.strategies.compose import Part
-from curriculum.strategy import Selection, Strategy, StrategyParams
+from curriculum.params import StrategyParams
+from curriculum.strategy import Selection, Strategy
 
 
 class GatedParams(StrategyParams):

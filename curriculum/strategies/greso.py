@@ -30,7 +30,8 @@ from pydantic import Field
 from curriculum.events import EventBatch
 from curriculum.predictive import PredictiveState, item_state
 from curriculum.registry import register
-from curriculum.strategy import Strategy, StrategyParams
+from curriculum.params import StrategyParams
+from curriculum.strategy import Strategy
 
 
 class GresoParams(StrategyParams):

@@ -27,7 +27,8 @@ from pydantic import Field, model_validator
 from curriculum.events import EventBatch
 from curriculum.predictive import PredictiveState, item_state
 from curriculum.registry import register
-from curriculum.strategy import GuardedParams, Strategy
+from curriculum.params import GuardedParams
+from curriculum.strategy import Strategy
 
 
 class MoppsParams(GuardedParams):
