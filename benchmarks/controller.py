@@ -29,7 +29,7 @@ def loop(client, name: str, loops: int, tag: str) -> list[float]:
     """Two calls per loop: lease, then report."""
     rng = np.random.default_rng(0)
     lat = []
-    for k in range(loops):
+    for _k in range(loops):
         t0 = time.perf_counter()
         b = client.lease(name, BATCH, worker="bench", lease_seconds=60)
         client.report(name, results_for(b, rng, tag), b["batch_id"])
@@ -42,7 +42,7 @@ def loop_one_call(client, name: str, loops: int, tag: str) -> list[float]:
     rng = np.random.default_rng(0)
     b = client.lease(name, BATCH, worker="bench", lease_seconds=60)
     lat = []
-    for k in range(loops):
+    for _k in range(loops):
         t0 = time.perf_counter()
         b = client.next_batch(name, BATCH, results_for(b, rng, tag), b["batch_id"], worker="bench", lease_seconds=60)
         lat.append(time.perf_counter() - t0)

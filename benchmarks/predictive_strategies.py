@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
-
 from curriculum.registry import DEFAULT_STRATEGY
 from curriculum.simulator import BASELINE, SimConfig, compare
 
@@ -38,7 +36,7 @@ def main(argv: list[str] | None = None) -> dict:
     cfg = SimConfig(budget=args.budget, noisy=0 if args.clean else 1)
     res = compare({k: ROWS[k] for k in args.rows}, seeds=args.seeds, cfg=cfg)
     base = res["summary"].get("default", {}).get("rollouts_to_target_median")
-    print(f"| strategy | rollouts to target (median, IQR) | reached | vs uniform | vs default | degenerate groups until target |")
+    print("| strategy | rollouts to target (median, IQR) | reached | vs uniform | vs default | degenerate groups until target |")
     print("|---|---|---|---|---|---|")
     for label, s in res["summary"].items():
         m, (lo, hi) = s["rollouts_to_target_median"], s["rollouts_to_target_iqr"]

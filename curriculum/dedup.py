@@ -42,7 +42,7 @@ class SeenIds:
                 "by_version": [[v, sorted(ids)] for v, ids in sorted(self.by_version.items())]}
 
     @classmethod
-    def from_state_dict(cls, d: dict | list, version: int = 0) -> "SeenIds":
+    def from_state_dict(cls, d: dict | list, version: int = 0) -> SeenIds:
         if isinstance(d, list):  # a snapshot from before the window: every id, version unknown
             s = cls()
             s.by_version[version] = set(d)

@@ -11,8 +11,8 @@ For binary rewards with pass rate p, mean|A| = 2 sqrt(p(1-p)) (up to eps): large
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -91,7 +91,7 @@ class EventBatch:
 
     @classmethod
     def from_arrays(cls, item: Sequence[int], rewards: Sequence[Sequence[float]] | np.ndarray,
-                    policy_version: Sequence[int] | int = 0, signals: dict | None = None) -> "EventBatch":
+                    policy_version: Sequence[int] | int = 0, signals: dict | None = None) -> EventBatch:
         n = len(item)
         if isinstance(rewards, np.ndarray) and rewards.ndim == 2:
             mat = rewards.astype(np.float64)
@@ -106,7 +106,7 @@ class EventBatch:
 
     @classmethod
     def from_events(cls, events: Iterable[RewardEvent], indices: Sequence[int], default_version: int = 0,
-                    reward_range: tuple[float, float] = (0.0, 1.0)) -> "EventBatch":
+                    reward_range: tuple[float, float] = (0.0, 1.0)) -> EventBatch:
         """Columnar batch from validated events; `indices` are their dense item indices (pool.indices_of).
         Rewards are mapped from `reward_range` onto [0, 1]: r' = (r - low) / (high - low)."""
         events = list(events)
@@ -123,7 +123,7 @@ class EventBatch:
         return cls.from_arrays(indices, mat, versions, signals)
 
     @classmethod
-    def concat(cls, batches: Sequence["EventBatch"]) -> "EventBatch":
+    def concat(cls, batches: Sequence[EventBatch]) -> EventBatch:
         """One batch of all rows (rewards nan-padded to the widest group; absent signals are nan)."""
         width = max(b.rewards.shape[1] for b in batches)
         rewards = np.vstack([np.pad(b.rewards, ((0, 0), (0, width - b.rewards.shape[1])), constant_values=np.nan)
@@ -133,14 +133,14 @@ class EventBatch:
         return cls(np.concatenate([b.item for b in batches]), rewards,
                    np.concatenate([b.policy_version for b in batches]), signals)
 
-    def canonical(self) -> "EventBatch":
+    def canonical(self) -> EventBatch:
         """The same rows in an order that depends only on their content (item, version, rewards, signals), so
         a step's evidence folds identically however it was split into reports and in whatever order."""
         keys = [*(self.signals[k] for k in sorted(self.signals, reverse=True)), *self.rewards.T[::-1],
                 self.policy_version, self.item]
         return self.subset(np.lexsort(keys))
 
-    def subset(self, mask: np.ndarray) -> "EventBatch":
+    def subset(self, mask: np.ndarray) -> EventBatch:
         return EventBatch(self.item[mask], self.rewards[mask], self.policy_version[mask],
                           {k: v[mask] for k, v in self.signals.items()})
 
@@ -154,6 +154,6 @@ class EventBatch:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "EventBatch":
+    def from_dict(cls, d: dict) -> EventBatch:
         sig = {k: [np.nan if x is None else x for x in v] for k, v in d.get("signals", {}).items()}
         return cls.from_arrays(d["item"], d["rewards"], d["policy_version"], sig)

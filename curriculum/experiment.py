@@ -18,7 +18,8 @@ the recorded `now`, so lease expiry replays identically too. Validation happens 
 from __future__ import annotations
 
 import heapq
-from typing import Annotated, Any, Iterable
+from collections.abc import Iterable
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -209,7 +210,7 @@ class ExperimentState:
         }
 
     @classmethod
-    def from_state_dict(cls, d: dict) -> "ExperimentState":
+    def from_state_dict(cls, d: dict) -> ExperimentState:
         # "items" (one dict per item): snapshots written before the pool was stored in columns
         pool = ItemPool.from_state_dict(d["pool"]) if "pool" in d else ItemPool(d["items"])
         st = cls(ExperimentConfig.model_validate(d["config"]), pool)

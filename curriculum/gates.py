@@ -85,7 +85,7 @@ class SkipGate:
         setattr(self._s, self._p + name, self._get(name) + v)
 
     def grow(self, n: int) -> None:
-        for name, (dt, fill) in item_state(self._p).items():
+        for name, (_dt, fill) in item_state(self._p).items():
             setattr(self._s, name, _grow(getattr(self._s, name), n, fill))
 
     # -- lease time ---------------------------------------------------------------------------------

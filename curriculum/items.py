@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -172,7 +173,7 @@ class ItemPool:
                 "category": self._cat.copy(), "difficulty": self._difficulty.copy()}
 
     @classmethod
-    def from_state_dict(cls, d: dict) -> "ItemPool":
+    def from_state_dict(cls, d: dict) -> ItemPool:
         """The pool of a snapshot (its items were validated when they were added)."""
         pool = cls()
         pool._ids, pool._prompts, pool._answers = list(d["ids"]), list(d["prompts"]), list(d["answers"])

@@ -18,7 +18,7 @@ class TokenBudget(BaseModel):
     period: int = Field(100, ge=1, description="steps T (policy versions) between decays")
 
     @model_validator(mode="after")
-    def _order(self) -> "TokenBudget":
+    def _order(self) -> TokenBudget:
         if self.b_min > self.b0:
             raise ValueError("token_budget.b_min must be <= token_budget.b0")
         return self

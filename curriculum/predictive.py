@@ -153,7 +153,7 @@ class PredictiveState:
 
     def grow(self, n: int) -> None:
         """Extend the arrays to n items (new items get the prior)."""
-        for name, (dt, fill) in item_state(self._p, (self.alpha0, self.beta0)).items():
+        for name, (_dt, fill) in item_state(self._p, (self.alpha0, self.beta0)).items():
             setattr(self._s, name, _grow(getattr(self._s, name), n, fill))
 
     # -- evidence --------------------------------------------------------------------------------

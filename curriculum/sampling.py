@@ -3,7 +3,7 @@
 Everything here costs O(items drawn), never O(pool): at 10^6 items a selection must not touch every item."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

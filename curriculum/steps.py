@@ -56,7 +56,7 @@ class StepLedger:
         self._start: dict[str, Any] = {}  # what the open step changed, as it was at the step's start
         self._touched = np.zeros(0, dtype=np.int64)  # items the open step's evidence touches
 
-    def step_parts(self) -> list["StepLedger"]:
+    def step_parts(self) -> list[StepLedger]:
         """Sub-strategies whose steps are this one's (their folds run inside this one's)."""
         return []
 

@@ -203,9 +203,9 @@ class Strategy(NoiseGuard, StepLedger, ABC):
         n, a = self.pool.size, self.pool.num_categories
         if n == self._n_items and a == self._n_arms:
             return
-        for name, (dt, fill) in self._item_spec().items():
+        for name, (_dt, fill) in self._item_spec().items():
             setattr(self, name, grow(getattr(self, name), n, fill))
-        for name, (dt, fill) in self._arm_spec().items():
+        for name, (_dt, fill) in self._arm_spec().items():
             setattr(self, name, grow(getattr(self, name), a, fill))
         old = (self._n_items, self._n_arms)
         self._n_items, self._n_arms = n, a

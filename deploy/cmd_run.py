@@ -9,7 +9,6 @@ the same again under `uniform`. Ends with a report folder: metrics.json and PNG 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -18,13 +17,13 @@ from deploy.views import console
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def run(config: Optional[Path] = typer.Option(None, "--config", help="YAML file with RunConfig fields"),
-            compare: Optional[list[str]] = typer.Option(None, "--compare", help="strategies to compare with "
+    def run(config: Path | None = typer.Option(None, "--config", help="YAML file with RunConfig fields"),
+            compare: list[str] | None = typer.Option(None, "--compare", help="strategies to compare with "
                                                         "(default: uniform; '' for none)"),
-            steps: Optional[int] = typer.Option(None, "--steps", help="override train_steps"),
-            out: Optional[str] = typer.Option(None, "--out", help="report folder"),
-            port: Optional[int] = typer.Option(None, "--port", help="REST port while running"),
-            address: Optional[str] = typer.Option(None, "--address", help="an existing Ray cluster")) -> None:
+            steps: int | None = typer.Option(None, "--steps", help="override train_steps"),
+            out: str | None = typer.Option(None, "--out", help="report folder"),
+            port: int | None = typer.Option(None, "--port", help="REST port while running"),
+            address: str | None = typer.Option(None, "--address", help="an existing Ray cluster")) -> None:
         """Train the tiny model with GRPO under a curriculum, end to end, and write a report."""
         from pydantic import ValidationError
 
@@ -37,7 +36,7 @@ def register(app: typer.Typer) -> None:
             run_pipeline(str(config) if config else None, address, overrides)
         except ValidationError as e:
             console.print(f"[red]invalid config:[/red] {e}")
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
 
     workers = typer.Typer(help="Rollout workers of a running experiment.")
     app.add_typer(workers, name="workers")

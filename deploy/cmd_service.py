@@ -6,7 +6,6 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console, Group
@@ -18,7 +17,7 @@ URL = typer.Option(os.environ.get("CURRICULUM_URL", "http://127.0.0.1:8000"), "-
 TOKEN = typer.Option(os.environ.get("CURRICULUM_API_TOKEN"), "--token", help="bearer token (env CURRICULUM_API_TOKEN)")
 
 
-def _client(url: str, token: Optional[str]):
+def _client(url: str, token: str | None):
     from services.client import CurriculumClient
 
     return CurriculumClient(url, token, retries=1)
@@ -48,13 +47,13 @@ def state_view(name: str, s: dict, events_per_s: float | None = None) -> Group:
 
 def serve(host: str = typer.Option("127.0.0.1", help="address to bind"),
           port: int = typer.Option(8000, help="port of the REST API"),
-          redis_url: Optional[str] = typer.Option(None, help="use this Redis instead of starting one"),
+          redis_url: str | None = typer.Option(None, help="use this Redis instead of starting one"),
           data_dir: Path = typer.Option(Path("runs/serve"), help="where the embedded Redis keeps its data"),
           replicas: int = typer.Option(1, help="ingress replicas"),
-          address: Optional[str] = typer.Option(None, help="join an existing Ray cluster instead of a local one"),
+          address: str | None = typer.Option(None, help="join an existing Ray cluster instead of a local one"),
           redis_fsync: str = typer.Option("everysec", help="embedded Redis: everysec, or always (fsync before "
                                                            "every acknowledgement; see README, Reliability)"),
-          token: Optional[str] = TOKEN) -> None:
+          token: str | None = TOKEN) -> None:
     """Start a local Ray, Redis and the controller; serve until Ctrl-C / SIGTERM, then stop all of it."""
     from deploy.local import LocalStack
 
@@ -80,7 +79,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to bind"),
         stack.stop()
 
 
-def experiments(url: str = URL, token: Optional[str] = TOKEN) -> None:
+def experiments(url: str = URL, token: str | None = TOKEN) -> None:
     """List experiments."""
     from services.errors import ServiceError
 
@@ -95,7 +94,7 @@ def experiments(url: str = URL, token: Optional[str] = TOKEN) -> None:
     console.print(t)
 
 
-def state(name: str, url: str = URL, token: Optional[str] = TOKEN,
+def state(name: str, url: str = URL, token: str | None = TOKEN,
           watch: bool = typer.Option(False, "--watch", "-w", help="a live table, refreshed until Ctrl-C"),
           interval: float = typer.Option(2.0, min=0.1, help="seconds between refreshes with --watch")) -> None:
     """The curriculum of one experiment: arm weights, values, pass rates (live with --watch)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,9 +36,9 @@ class RunConfig(BaseModel):
         "policy memorised its d2 items, held-out d2 stalled near 0.72 while the items themselves passed at 0.85)")
     eval_items_per_level: int = Field(64, ge=1, description="held-out items per level for evaluation")
     model: TinyModelConfig = Field(default_factory=TinyModelConfig, description="the tiny policy")
-    model_path: Optional[str] = Field(None, description="a real model (HF folder or hub name) instead of the tiny one")
+    model_path: str | None = Field(None, description="a real model (HF folder or hub name) instead of the tiny one")
     warm_start: WarmStartConfig = Field(default_factory=WarmStartConfig, description="SFT of the tiny policy (its seed, not the run's: runs of any seed share it)")
-    warm_start_cache: Optional[str] = Field("runs/warm-start", description="folder reusing warm starts of the same "
+    warm_start_cache: str | None = Field("runs/warm-start", description="folder reusing warm starts of the same "
                                             "config and seed (None: always train)")
     target_band: tuple[float, float] = Field((0.1, 0.7), description="warm-start pass rates of a target level "
                                              "(partly solved); the noise category is never one")
@@ -56,7 +56,7 @@ class RunConfig(BaseModel):
     trainer_workers: int = Field(1, ge=1)
     eval_every: int = Field(15, ge=1, description="steps between evaluations")
     max_staleness: int = Field(2, ge=0)
-    queue_budget: Optional[int] = Field(None, ge=1, description="rollout queue budget in groups (default: 2 steps' worth)")
+    queue_budget: int | None = Field(None, ge=1, description="rollout queue budget in groups (default: 2 steps' worth)")
     grpo: GRPOConfig = Field(default_factory=lambda: GRPOConfig(lr=5e-5),
                              description="the learner; lr 5e-5 = the warm start's SFT lr / 20 (at 2e-4 the noisy "
                                          "category's groups knocked d2 down under uniform: benchmarks/grpo_probe.py)")

@@ -118,7 +118,7 @@ class LocalStack:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> "LocalStack":
+    def start(self) -> LocalStack:
         """On a machine of its own: start Redis, Ray and the app. Joining a cluster (`address`): use the
         cluster's Redis (`CURRICULUM_REDIS_URL`, set in every pod by the Helm chart) and its running
         controller app when there is one — never replace or shut down what the cluster serves."""

@@ -8,7 +8,8 @@ outside the cluster use it alone.
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import httpx
 
@@ -38,7 +39,7 @@ class CurriculumClient:
     def close(self) -> None:
         self.http.close()
 
-    def __enter__(self) -> "CurriculumClient":
+    def __enter__(self) -> CurriculumClient:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -3,7 +3,7 @@ latency (services.metrics), and the error shape {"error": {"code", "message"}} f
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import redis
 from fastapi import FastAPI, Request

@@ -36,7 +36,7 @@ def redis_unavailable(e: Exception) -> dict:
 def guarded(method):
     """Answer 503 instead of raising while Redis is unreachable; restore from Redis first when stale."""
     @functools.wraps(method)
-    def wrapper(self: "ExperimentOwner", *args, **kw):
+    def wrapper(self: ExperimentOwner, *args, **kw):
         if self._stale:
             if time.monotonic() < self._retry_at:
                 return redis_unavailable(ConnectionError("reconnecting"))
@@ -160,7 +160,7 @@ class ExperimentOwner:
             self.state.strategy.check_params(req.params)
         except ValidationError as e:
             errs = format_validation_error(e, "params")
-            return ServiceError(422, "invalid_params", "; ".join(f"{l}: {m}" for l, m in errs)).as_dict()
+            return ServiceError(422, "invalid_params", "; ".join(f"{loc}: {m}" for loc, m in errs)).as_dict()
         except ValueError as e:  # InvalidParams and cross-field checks
             return ServiceError(422, "invalid_params", f"params: {e}").as_dict()
         self._write({"op": "set_params", "params": req.params})

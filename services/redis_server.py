@@ -67,7 +67,7 @@ class LocalRedis:
         auth = f":{self.password}@" if self.password else ""
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
-    def start(self, timeout: float = 15.0) -> "LocalRedis":
+    def start(self, timeout: float = 15.0) -> LocalRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._env = dict(os.environ)  # restarts keep the environment of the first start (a stack's marker)
         self._stopping.clear()
@@ -135,7 +135,7 @@ class LocalRedis:
         else:
             self.proc.send_signal(sig)
 
-    def __enter__(self) -> "LocalRedis":
+    def __enter__(self) -> LocalRedis:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -11,8 +11,21 @@ from fastapi.responses import JSONResponse
 from services import metrics as telemetry
 from services.errors import ServiceError
 from services.router import OwnerRouter
-from services.schemas import (AddItems, AddItemsAck, Batch, CreateExperiment, Error, ExperimentList, LeaseRequest,
-                              PatchStrategy, ReportAck, ReportRequest, State, StrategyList, Summary)
+from services.schemas import (
+    AddItems,
+    AddItemsAck,
+    Batch,
+    CreateExperiment,
+    Error,
+    ExperimentList,
+    LeaseRequest,
+    PatchStrategy,
+    ReportAck,
+    ReportRequest,
+    State,
+    StrategyList,
+    Summary,
+)
 from services.settings import Settings
 
 ERRORS = {k: {"model": Error} for k in (400, 401, 403, 404, 409, 413, 422, 429, 503)}

@@ -34,7 +34,7 @@ class CreateExperiment(BaseModel):
                                       "strategies see them mapped onto [0, 1]")
 
     @model_validator(mode="after")
-    def _one_pool(self) -> "CreateExperiment":
+    def _one_pool(self) -> CreateExperiment:
         if self.items is not None and self.source is not None:
             raise ValueError("items and source are mutually exclusive")
         return self
@@ -59,7 +59,7 @@ class ReportRequest(BaseModel):
     results: list[RewardEvent] = Field(min_length=1, max_length=100_000)
 
     @model_validator(mode="after")
-    def _idempotency_keys(self) -> "ReportRequest":
+    def _idempotency_keys(self) -> ReportRequest:
         if not all(r.rollout_id for r in self.results):  # a copy: the caller's objects stay as they were
             self.results = [r if r.rollout_id else r.model_copy(update={"rollout_id": new_rollout_id()})
                             for r in self.results]

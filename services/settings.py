@@ -17,7 +17,7 @@ class Settings:
     snapshot_seconds: float = 30.0
 
     @classmethod
-    def from_env(cls, **overrides) -> "Settings":
+    def from_env(cls, **overrides) -> Settings:
         env = os.environ
         scoped = {t: "read" for t in split_tokens(env.get("CURRICULUM_READ_TOKENS"))}
         scoped.update({t: "worker" for t in split_tokens(env.get("CURRICULUM_WORKER_TOKENS"))})

@@ -101,7 +101,7 @@ def grpo_loss(model, groups: list[Group], cfg: GRPOConfig, pad_id: int, ref_mode
         return None, {}
     new_lp, mask = token_logprobs(model, seqs, pad_id, temps)
     old_lp = torch.zeros_like(new_lp)
-    for b, (s, lp) in enumerate(zip(seqs, old)):
+    for b, (_s, lp) in enumerate(zip(seqs, old)):
         pos = mask[b].nonzero().squeeze(-1)
         old_lp[b, pos] = torch.tensor(lp[: len(pos)], dtype=old_lp.dtype, device=old_lp.device)
     A = torch.tensor(adv, dtype=new_lp.dtype, device=new_lp.device)[:, None]

@@ -20,8 +20,9 @@ import hashlib
 import importlib
 import json
 import re
+from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import Any, Callable, Mapping
+from typing import Any
 
 ScoreFn = Callable[[Mapping[str, Any], str], float]
 _ANSWER_LINE = re.compile(r"answer\s*[:：]\s*(.+)", re.IGNORECASE)

@@ -44,8 +44,8 @@ from syllabus.core import Curriculum, Evaluator  # noqa: E402
 from syllabus.curricula import LearningProgress, OnlineLearningProgress, PrioritizedLevelReplay  # noqa: E402
 from syllabus.task_space import DiscreteTaskSpace  # noqa: E402
 
-from curriculum.simulator import SimConfig, SimulatedStudent, Tally, summarize  # noqa: E402
 from curriculum.sampling import ArmSampler  # noqa: E402
+from curriculum.simulator import SimConfig, SimulatedStudent, Tally, summarize  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 

@@ -8,7 +8,7 @@ Each item's metadata names its verifier (workers.verifiers) and carries what the
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter
 
@@ -17,7 +17,7 @@ from curriculum.sources.arithmetic import ArithmeticSource
 from curriculum.sources.jsonl import JsonlSource
 from curriculum.sources.reasoning_gym import ReasoningGymSource
 
-SourceSpec = Annotated[Union[ArithmeticSource, ReasoningGymSource, JsonlSource], Field(discriminator="kind")]
+SourceSpec = Annotated[ArithmeticSource | ReasoningGymSource | JsonlSource, Field(discriminator="kind")]
 _ADAPTER = TypeAdapter(SourceSpec)
 
 

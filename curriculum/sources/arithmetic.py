@@ -61,7 +61,7 @@ class ArithmeticSource(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _range(self) -> "ArithmeticSource":
+    def _range(self) -> ArithmeticSource:
         if self.min_digits > self.max_digits:
             raise ValueError("min_digits must be <= max_digits")
         if self.noise == "coin" and self.noise_items == 0:

@@ -38,7 +38,7 @@ class FilterParams(ItemLevelParams):
     max_age: int = Field(50, ge=1, description="steps after which an item's estimate is stale and it is re-explored")
 
     @model_validator(mode="after")
-    def _band(self) -> "FilterParams":
+    def _band(self) -> FilterParams:
         if self.low > self.high:
             raise ValueError("low must be <= high")
         return self

@@ -28,10 +28,10 @@ from pydantic import Field, field_validator
 
 from curriculum import gates
 from curriculum.events import EventBatch
+from curriculum.params import StrategyParams
 from curriculum.predictive import PredictiveState, item_state
 from curriculum.registry import DEFAULT_STRATEGY, register, strategy_class, validate_params
 from curriculum.strategies.compose import Part
-from curriculum.params import StrategyParams
 from curriculum.strategy import Selection, Strategy
 
 

@@ -28,9 +28,9 @@ import numpy as np
 from pydantic import Field
 
 from curriculum.events import EventBatch
+from curriculum.params import StrategyParams
 from curriculum.predictive import PredictiveState, item_state
 from curriculum.registry import register
-from curriculum.params import StrategyParams
 from curriculum.strategy import Strategy
 
 

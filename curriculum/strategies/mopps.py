@@ -25,9 +25,9 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from curriculum.events import EventBatch
+from curriculum.params import GuardedParams
 from curriculum.predictive import PredictiveState, item_state
 from curriculum.registry import register
-from curriculum.params import GuardedParams
 from curriculum.strategy import Strategy
 
 
@@ -41,7 +41,7 @@ class MoppsParams(GuardedParams):
     binarize: bool = Field(False, description="count r >= 1 as a success (paper); false: reward sum as fractional successes")
 
     @model_validator(mode="after")
-    def _band(self) -> "MoppsParams":
+    def _band(self) -> MoppsParams:
         if self.low > self.high:
             raise ValueError("low must be <= high")
         return self

@@ -37,7 +37,7 @@ class PosteriorParams(ItemLevelParams):
     n_max: int = Field(8, ge=1, description="most rollouts per selected item")
 
     @model_validator(mode="after")
-    def _bounds(self) -> "PosteriorParams":
+    def _bounds(self) -> PosteriorParams:
         if self.n_min > self.n_max:
             raise ValueError("n_min must be <= n_max")
         return self

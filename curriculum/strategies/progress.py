@@ -35,7 +35,7 @@ class ProgressParams(StrategyParams):
     eps: float = Field(0.1, ge=0, le=1, description="share of uniform exploration over arms")
 
     @model_validator(mode="after")
-    def _order(self) -> "ProgressParams":
+    def _order(self) -> ProgressParams:
         if self.beta_slow >= self.beta_fast:
             raise ValueError("beta_slow must be smaller than beta_fast")
         return self

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from curriculum import EventBatch, ItemPool, RewardEvent
-from curriculum import codec
+from curriculum import EventBatch, ItemPool, RewardEvent, codec
 from curriculum.items import Item
 
 

@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from curriculum import EventBatch, ItemPool, make_strategy, strategy_names
-from curriculum import codec
+from curriculum import EventBatch, ItemPool, codec, make_strategy, strategy_names
 from curriculum.experiment import ExperimentConfig, ExperimentState, replay
 from curriculum.simulator import SimConfig, SimulatedStudent
 

@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from curriculum import EventBatch, ItemPool, make_strategy
-from curriculum import codec, gates
+from curriculum import EventBatch, ItemPool, codec, gates, make_strategy
 from curriculum.predictive import PredictiveState, _lgamma, log_beta_ratio
 
 
@@ -61,7 +60,7 @@ def test_decay_is_order_free_late_groups_weighted_down():
             s.observe([0], [groups[j][0]], versions=groups[j][1])
         states.append(s.posterior([0], at=6))
     want_a = 1 + sum(sum(r) * lam ** (6 - v) for r, v in groups)
-    for a, b in states:
+    for a, _b in states:
         assert math.isclose(a[0], want_a, rel_tol=1e-12)
     # an item repeated in one call is applied in order (its streak too)
     s = PredictiveState(1)

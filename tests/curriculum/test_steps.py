@@ -4,8 +4,7 @@ step")."""
 import numpy as np
 import pytest
 
-from curriculum import EventBatch, ItemPool, make_strategy, strategy_names
-from curriculum import codec
+from curriculum import EventBatch, ItemPool, codec, make_strategy, strategy_names
 from curriculum.simulator import SimConfig, SimulatedStudent
 
 CFG = SimConfig(categories=3, noisy=1, items_per_category=40)

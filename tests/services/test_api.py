@@ -291,7 +291,7 @@ def test_reward_range_maps_rewards_and_rejects_out_of_range(api):
     assert "reward_range" in r.json()["error"]["message"]
     assert api.state("pm1")["events"] == 2  # nothing of the rejected request applied
     for bad in ("[1, 1]", "[0, Infinity]", "[2]"):
-        body = '{"name": "pm2", "items": [{"id": "a", "prompt": "p"}], "reward_range": %s}' % bad
+        body = f'{{"name": "pm2", "items": [{{"id": "a", "prompt": "p"}}], "reward_range": {bad}}}'
         r = raw(api).post("/v1/experiments", content=body, headers={"content-type": "application/json"})
         assert r.status_code == 422 and "reward_range" in r.json()["error"]["message"], (bad, r.text)
 

@@ -4,8 +4,8 @@ import ray
 
 from curriculum import codec
 from curriculum.experiment import ExperimentConfig, replay
-from services.router import OwnerRouter
 from services.keys import NAMESPACE, owner_name
+from services.router import OwnerRouter
 from services.store import ExperimentStore
 
 ITEMS = [{"id": f"q{i}", "prompt": f"{i}+1=", "category": f"d{i % 4}", "answer": str(i + 1)} for i in range(60)]

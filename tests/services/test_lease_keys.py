@@ -3,8 +3,8 @@ ranks, and an owner crash; a bad key is a field-named 422 that leases nothing.""
 import pytest
 import ray
 
-from services.incluster import InClusterClient
 from services.errors import ServiceError
+from services.incluster import InClusterClient
 from services.keys import NAMESPACE, owner_name
 from services.store import ExperimentStore
 

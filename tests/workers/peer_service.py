@@ -30,7 +30,7 @@ class ServedController:
                                       "--data-dir", str(data_dir)], cwd=ROOT, env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
 
-    def wait_ready(self, timeout: float = 180.0) -> "ServedController":
+    def wait_ready(self, timeout: float = 180.0) -> ServedController:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:

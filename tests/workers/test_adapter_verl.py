@@ -51,7 +51,6 @@ def exp(served):
 
 def dataset(served, name, **env):
     from omegaconf import OmegaConf
-
     from verl.trainer.ppo.utils import create_rl_dataset
 
     cfg = OmegaConf.create({"custom_cls": {"path": "pkg://workers.adapters.verl", "name": "CurriculumDataset"}})
@@ -104,7 +103,6 @@ def test_the_hooks_exist_in_the_installed_verl():
 
 def test_each_fetch_is_one_lease_and_a_resumed_loader_gets_the_same_batches(served, exp):
     from torchdata.stateful_dataloader import StatefulDataLoader
-
     from verl.utils.dataset.rl_dataset import collate_fn
 
     name, c = exp

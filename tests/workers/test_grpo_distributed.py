@@ -9,7 +9,7 @@ import socket
 import torch
 import torch.multiprocessing as mp
 
-from workers.grpo import GRPOConfig, Group, grpo_step
+from workers.grpo import Group, GRPOConfig, grpo_step
 from workers.model import TinyModelConfig, build_tiny_model
 
 CFG = TinyModelConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, seed=3)

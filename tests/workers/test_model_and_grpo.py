@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from workers.backends.hf import HFBackend
-from workers.grpo import GRPOConfig, Group, grpo_step, sft_step, token_logprobs
+from workers.grpo import Group, GRPOConfig, grpo_step, sft_step, token_logprobs
 from workers.model import TinyModelConfig, build_tiny_model, load_policy, save_policy
 
 PROMPTS = ["1+2=", "7+5=", "3+3=", "9+9=", "12+30="]
