@@ -14,7 +14,7 @@ from curriculum.strategy import Strategy
 _REGISTRY: dict[str, type[Strategy]] = {}
 
 #: the strategy used when a request or `curriculum run` names none: the one the strategy benchmark measures
-#: best on the simulated student with a noisy category (README, "Strategies on the simulated student")
+#: best on the simulated student with a noisy category (docs/results.md, "Strategies on the simulated student")
 DEFAULT_STRATEGY: dict[str, Any] = {"name": "compose", "params": {"arm": {"name": "dump"}, "item": {"name": "filter"}}}
 
 

@@ -53,8 +53,8 @@ for name in filter(None, sys.argv[1].split(",")):
 EOF
   }
   "$P" -m pip install -q --upgrade pip
-  # torch first, alone: resolved together with the rest, pip may pull the multi-GB CUDA build of torch (or a
-  # second torch for a package that asks for another); constraints.txt pins the CPU-sized 2.13.0.
+  # torch first, alone and pinned (constraints.txt: 2.13.0): an unpinned resolve, or one mixed with the rest,
+  # would pull a multi-GB CUDA build.
   install torch
   reqs_txt=$(extra_reqs)  # fails on an extra that pyproject.toml does not define
   reqs=(); [ -z "$reqs_txt" ] || mapfile -t reqs <<< "$reqs_txt"

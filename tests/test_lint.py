@@ -1,4 +1,4 @@
-"""The code stays clean under the ruff configuration in pyproject.toml ([tool.ruff]); ruff comes with the `dev` extra."""
+"""The code stays clean under the ruff configuration in pyproject.toml ([tool.ruff]); ruff is in the `dev` extra."""
 from __future__ import annotations
 
 import subprocess
