@@ -106,7 +106,11 @@ def pool_codec(items: int) -> dict:
 def child(args) -> None:
     sys.path.insert(0, args.tree)
     fn = feed if args.child == "feed" else restore
-    kw = {"items": args.items, "groups": args.groups, "snapshot_every": args.snapshot_every} if args.child == "feed" else {}
+    kw = (
+        {"items": args.items, "groups": args.groups, "snapshot_every": args.snapshot_every}
+        if args.child == "feed"
+        else {}
+    )
     print("RESULT " + json.dumps(fn(args.redis_url, **kw)), flush=True)
 
 
@@ -141,8 +145,10 @@ def main(argv: list[str] | None = None) -> dict:
         return child(args)
     if args.pool_codec:
         res = {"items": args.items, "pool_codec": pool_codec(args.items), "load_avg_1m": os.getloadavg()[0]}
-        print(f"\nsnapshot of {args.items:,} items, no events (in-process):\n\n| pool stored as | MB | encode s | restore s |"
-              "\n|---|---:|---:|---:|")
+        print(
+            f"\nsnapshot of {args.items:,} items, no events (in-process):\n\n"
+            "| pool stored as | MB | encode s | restore s |\n|---|---:|---:|---:|"
+        )
         for k, v in res["pool_codec"].items():
             print(f"| {k.replace('_', ' ')} | {v['mb']:.1f} | {v['encode_s']:.2f} | {v['restore_s']:.2f} |")
         Path(args.out).write_text(json.dumps(res, indent=2))
@@ -163,8 +169,10 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def table(res: dict) -> None:
-    print(f"\n{res['items']:,} items, {res['groups']:,} reported groups ({PER_RECORD} per record, a policy version every "
-          f"{GROUPS_PER_VERSION}), snapshots every {res['snapshot_every_records']:,} records:\n")
+    print(
+        f"\n{res['items']:,} items, {res['groups']:,} reported groups ({PER_RECORD} per record, a policy version every "
+        f"{GROUPS_PER_VERSION}), snapshots every {res['snapshot_every_records']:,} records:\n"
+    )
     cols = [("snapshot_mb", "snapshot MB"), ("snapshot_s", "snapshot s"), ("restore_s", "restore s"),
             ("restored_owner_rss_mb", "restored owner RSS MB"), ("owner_rss_mb", "feeding owner RSS MB"),
             ("log_records_in_redis", "log records in Redis"), ("redis_used_mb", "Redis used MB"),

@@ -139,8 +139,10 @@ def main(argv: list[str] | None = None) -> dict:
             events = "" if key == "healthz" else f"{s['events_per_s']:,.0f}"
             print(f"| {label} | {ingress} | {s['p50_ms']:.1f} | "
                   f"{s['p99_ms']:.1f} | {s['loops_per_s']:.0f} | {events} | {share} |")
-    print(f"| Redis XADD of one report record, unpipelined (pipelined: {out['redis_xadd_pipelined_records_per_s']:,.0f}"
-          f"/s) | | | | {out['redis_xadd_records_per_s']:,.0f} records/s | {out['redis_xadd_events_per_s']:,.0f} | 100% |")
+    print(
+        f"| Redis XADD of one report record, unpipelined (pipelined: {out['redis_xadd_pipelined_records_per_s']:,.0f}"
+        f"/s) | | | | {out['redis_xadd_records_per_s']:,.0f} records/s | {out['redis_xadd_events_per_s']:,.0f} | 100% |"
+    )
     if len(ingresses) == 2:
         for key in ("rest", "rest_one_call"):
             out[f"{key}_p50_speedup_haproxy"] = out["proxy"][key]["p50_ms"] / out["haproxy"][key]["p50_ms"]

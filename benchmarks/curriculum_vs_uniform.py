@@ -41,10 +41,13 @@ def table(result: dict) -> str:
              "|---:|---|---|" + "---:|" * (2 * len(names) + 1)]
     for s in result["per_seed"]:
         r = s["summary"]
-        lines.append(f"| {s['seed']} | {', '.join(s['targets'])} | {s['warm_target_pass_rate']:.2f} → {s['target']:.2f} | "
-                     + " | ".join(fmt(r[n]["rollouts_to_target"], ",") for n in names)
-                     + f" | {ratio(s)} | "
-                     + " | ".join(f"{r[n]['degenerate_share']:.2f} / {r[n]['noise_share']:.2f}" for n in names) + " |")
+        lines.append(
+            f"| {s['seed']} | {', '.join(s['targets'])} | {s['warm_target_pass_rate']:.2f} → {s['target']:.2f} | "
+            + " | ".join(fmt(r[n]["rollouts_to_target"], ",") for n in names)
+            + f" | {ratio(s)} | "
+            + " | ".join(f"{r[n]['degenerate_share']:.2f} / {r[n]['noise_share']:.2f}" for n in names)
+            + " |"
+        )
     lines += ["", f"Lower bar, warm start + {LOWER_GAIN} (a secondary reading of the same curves), and the peak:", "",
               "| seed | " + " | ".join(f"{n}: rollouts to +{LOWER_GAIN} | {n}: peak (rollouts)" for n in names) + " |",
               "|---:|" + "---:|" * (2 * len(names))]
@@ -55,9 +58,12 @@ def table(result: dict) -> str:
             peak = max(r["curve"], key=lambda q: q["pass_rate"])
             cells += [fmt(r["rollouts_to_lower"], ","), f"{peak['pass_rate']:.2f} ({peak['rollouts']:,})"]
         lines.append(f"| {s['seed']} | " + " | ".join(cells) + " |")
-    lines += ["", "| strategy | reached | rollouts to target (median) | final target pass rate | rollouts | wall s | "
-              "degenerate | noise share | " + " | ".join(k.removesuffix("_s").replace("_", " ") for k in TIME_KEYS) + " |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(TIME_KEYS)]
+    lines += [
+        "",
+        "| strategy | reached | rollouts to target (median) | final target pass rate | rollouts | wall s | "
+        "degenerate | noise share | " + " | ".join(k.removesuffix("_s").replace("_", " ") for k in TIME_KEYS) + " |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(TIME_KEYS),
+    ]
     for n, a in result["summary"].items():
         lines.append(f"| {n} | {a['reached']}/{a['seeds']} | {fmt(a['rollouts_to_target'], ',.0f')} | "
                      f"{a['final_target_pass_rate']:.2f} | {a['rollouts']:,.0f} | {a['wall_s']:.0f} | "

@@ -281,9 +281,11 @@ def main(argv: list[str] | None = None) -> dict:
           "acknowledged results | lost | client errors |\n|---|---:|---:|---:|---:|---:|---:|")
     for mode in ("everysec", "always"):
         r = out[mode]
-        print(f"| {mode} | {r['rest']['p50_ms']:.1f} / {r['rest']['p99_ms']:.1f} | {r['rest_one_call']['p50_ms']:.1f} / "
-              f"{r['rest_one_call']['p99_ms']:.1f} | {r['kill']['kills']} | {r['kill']['acknowledged']:,} | "
-              f"{r['kill']['lost']} | {r['kill']['errors']} |")
+        print(
+            f"| {mode} | {r['rest']['p50_ms']:.1f} / {r['rest']['p99_ms']:.1f} | {r['rest_one_call']['p50_ms']:.1f} / "
+            f"{r['rest_one_call']['p99_ms']:.1f} | {r['kill']['kills']} | {r['kill']['acknowledged']:,} | "
+            f"{r['kill']['lost']} | {r['kill']['errors']} |"
+        )
     print(f"\nMachine crash window, from redis-server's syscalls under strace ({args.window_seconds:g} s of load per "
           "mode): acknowledged results whose AOF bytes were written but not yet fsync-ed\n")
     print("| appendfsync | acknowledged (per s) | exposed | most at risk at one instant (acknowledged over) | "

@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> dict:
     cfg = SimConfig(budget=args.budget, noisy=0 if args.clean else 1)
     res = compare({k: ROWS[k] for k in args.rows}, seeds=args.seeds, cfg=cfg)
     base = res["summary"].get("default", {}).get("rollouts_to_target_median")
-    print("| strategy | rollouts to target (median, IQR) | reached | vs uniform | vs default | degenerate groups until target |")
+    print("| strategy | rollouts to target (median, IQR) | reached | vs uniform | vs default | "
+          "degenerate groups until target |")
     print("|---|---|---|---|---|---|")
     for label, s in res["summary"].items():
         m, (lo, hi) = s["rollouts_to_target_median"], s["rollouts_to_target_iqr"]

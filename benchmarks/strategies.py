@@ -72,15 +72,18 @@ def table(result: dict) -> str:
     cfg, seeds = result["config"], result["seeds"]
     v = result["variants"]
     base = {k: v[k]["uniform"]["rollouts_to_target_median"] for k in ("noisy", "clean")}
-    lines = [f"Simulated student: {cfg['categories']} levels x {cfg['items_per_category']} items + "
-             f"{cfg['noisy']} noisy category (Bernoulli(0.5) rewards, teaches nothing), batch {cfg['batch']} x "
-             f"{cfg['group_size']} rollouts, target accuracy {cfg['target']} (mean over the learnable levels), budget "
-             f"{cfg['budget']:,} rollouts, {seeds} seeds; medians (IQR). A run that never reaches the target counts "
-             "as the budget. ★ = the service's default.", "",
-             "| strategy | noisy: rollouts to target | reached | vs uniform | on noisy category | degenerate: run / to target | "
-             "4 workers: rollouts | 4w / 1w | clean: rollouts | vs uniform | paper rule (no guard), noisy: rollouts "
-             "| on noisy category |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Simulated student: {cfg['categories']} levels x {cfg['items_per_category']} items + "
+        f"{cfg['noisy']} noisy category (Bernoulli(0.5) rewards, teaches nothing), batch {cfg['batch']} x "
+        f"{cfg['group_size']} rollouts, target accuracy {cfg['target']} (mean over the learnable levels), budget "
+        f"{cfg['budget']:,} rollouts, {seeds} seeds; medians (IQR). A run that never reaches the target counts "
+        "as the budget. ★ = the service's default.",
+        "",
+        "| strategy | noisy: rollouts to target | reached | vs uniform | on noisy category | "
+        "degenerate: run / to target | 4 workers: rollouts | 4w / 1w | clean: rollouts | vs uniform | "
+        "paper rule (no guard), noisy: rollouts | on noisy category |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     rows = sorted(v["noisy"], key=lambda k: v["noisy"][k]["rollouts_to_target_median"])
     for label in rows:
         s, w4, cl, pp = (v[k].get(label) for k in ("noisy", "workers4", "clean", "paper"))
@@ -107,7 +110,10 @@ def plot(result: dict, path: Path) -> None:
     import numpy as np
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 5))
-    for ax, key, title in ((axes[0], "noisy", "with a noisy category"), (axes[1], "clean", "without (the papers' setting)")):
+    for ax, key, title in (
+        (axes[0], "noisy", "with a noisy category"),
+        (axes[1], "clean", "without (the papers' setting)"),
+    ):
         for label, runs in result["runs"][key].items():
             n = min(len(r["curve_accuracy"]) for r in runs)
             acc = np.median([r["curve_accuracy"][:n] for r in runs], axis=0)
@@ -160,7 +166,9 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"config": base.model_dump(), "seeds": args.seeds, "default": default, "variants": {}, "runs": {}}
     for key, (cfg, specs) in variants.items():
         print(f"[{key}]", flush=True)
-        res = compare(specs, seeds=args.seeds, cfg=cfg, progress=lambda n, s: s == args.seeds - 1 and print(f"  {n}", flush=True))
+        res = compare(
+            specs, seeds=args.seeds, cfg=cfg, progress=lambda n, s: s == args.seeds - 1 and print(f"  {n}", flush=True)
+        )
         result["variants"][key], result["runs"][key] = res["summary"], res["runs"]
         if key != "paper":
             peer = syllabus(args, cfg, out.with_name(f"{out.name}-syllabus-{key}.json"))

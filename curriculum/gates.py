@@ -48,7 +48,9 @@ LEASED = ("considered", "skipped", "explored", "filled")
 class SkipGateParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     enabled: bool = Field(True, description="apply the gate (false: admit everything, still record predictions)")
-    threshold: float = Field(0.6, gt=0, le=1, description="skip items whose predicted degenerate probability is at least this")
+    threshold: float = Field(
+        0.6, gt=0, le=1, description="skip items whose predicted degenerate probability is at least this"
+    )
     floor: float = Field(0.05, gt=0, le=1, description="share of skipped items re-tested anyway (exploration epsilon)")
 
 

@@ -88,7 +88,9 @@ class NoiseGuard:
         with np.errstate(invalid="ignore", divide="ignore"):
             mix = np.where(self.mix_n > 0, self.mix_s / self.mix_n, 0.0)
             t = np.nan_to_num(self.progress_t(), nan=0.0)
-            signal = np.nan_to_num(self.dispersion(), nan=np.inf) > 1 + guard.z * np.sqrt(2 / np.maximum(self.disp_n, 1))
+            signal = np.nan_to_num(self.dispersion(), nan=np.inf) > 1 + guard.z * np.sqrt(
+                2 / np.maximum(self.disp_n, 1)
+            )
         progress = (self.pair_n >= guard.min_pairs) & (t >= guard.z)
         return (self.disp_n >= guard.min_groups) & (mix >= guard.mixed) & ~signal & ~progress
 

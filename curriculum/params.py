@@ -31,7 +31,9 @@ class StrategyParams(BaseModel):
     """Base of every strategy's hyperparameters; unknown fields are rejected."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
-    token_budget: TokenBudget | None = Field(None, description="optional token-budget schedule (Train-Long-Think-Short)")
+    token_budget: TokenBudget | None = Field(
+        None, description="optional token-budget schedule (Train-Long-Think-Short)"
+    )
 
 
 class NoiseGuardParams(BaseModel):
@@ -68,13 +70,17 @@ class NoiseGuardParams(BaseModel):
     min_pairs: int = Field(32, ge=2, description="revisits that make the progress test count")
     z: float = Field(2.0, ge=0, description="significance (standard errors) of item signal and of progress")
     mixed: float = Field(0.5, ge=0, le=1, description="only arms with at least this share of mixed groups are judged")
-    floor: float = Field(0.15, gt=0, le=1, description="cap of a judged arm's draw probability, relative to its uniform share")
+    floor: float = Field(
+        0.15, gt=0, le=1, description="cap of a judged arm's draw probability, relative to its uniform share"
+    )
 
 
 class GuardedParams(StrategyParams):
     """Hyperparameters of a strategy that chases variance / |advantage| / p ~ 0.5, with its noise guard."""
 
-    noise_guard: NoiseGuardParams = Field(default_factory=NoiseGuardParams, description="no-progress discount (see NoiseGuardParams)")
+    noise_guard: NoiseGuardParams = Field(
+        default_factory=NoiseGuardParams, description="no-progress discount (see NoiseGuardParams)"
+    )
 
 
 class ItemLevelParams(GuardedParams):

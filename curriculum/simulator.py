@@ -99,7 +99,9 @@ class SimulatedStudent:
         """Mean expected pass rate over the learnable levels, and per level (noisy categories excluded)."""
         k = self.cfg.categories
         p = self.pass_prob()[~self.noisy]
-        per = np.bincount(self.category[~self.noisy], weights=p, minlength=k) / np.bincount(self.category[~self.noisy], minlength=k)
+        per = np.bincount(self.category[~self.noisy], weights=p, minlength=k) / np.bincount(
+            self.category[~self.noisy], minlength=k
+        )
         return float(per.mean()), per
 
 

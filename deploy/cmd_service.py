@@ -13,7 +13,9 @@ from rich.markup import escape
 from rich.table import Table
 
 console = Console()
-URL = typer.Option(os.environ.get("CURRICULUM_URL", "http://127.0.0.1:8000"), "--url", help="controller URL (env CURRICULUM_URL)")
+URL = typer.Option(
+    os.environ.get("CURRICULUM_URL", "http://127.0.0.1:8000"), "--url", help="controller URL (env CURRICULUM_URL)"
+)
 TOKEN = typer.Option(os.environ.get("CURRICULUM_API_TOKEN"), "--token", help="bearer token (env CURRICULUM_API_TOKEN)")
 
 
@@ -119,7 +121,9 @@ def strategies() -> None:
     t = Table("name", "description", "params")
     for s in describe_strategies():
         props = s["params"].get("properties", {})
-        t.add_row(escape(s["name"]), escape(s["description"]), ", ".join(f"{k}={v.get('default')}" for k, v in props.items()))
+        t.add_row(
+            escape(s["name"]), escape(s["description"]), ", ".join(f"{k}={v.get('default')}" for k, v in props.items())
+        )
     console.print(t)
 
 

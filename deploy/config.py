@@ -37,7 +37,10 @@ class RunConfig(BaseModel):
     eval_items_per_level: int = Field(64, ge=1, description="held-out items per level for evaluation")
     model: TinyModelConfig = Field(default_factory=TinyModelConfig, description="the tiny policy")
     model_path: str | None = Field(None, description="a real model (HF folder or hub name) instead of the tiny one")
-    warm_start: WarmStartConfig = Field(default_factory=WarmStartConfig, description="SFT of the tiny policy (its seed, not the run's: runs of any seed share it)")
+    warm_start: WarmStartConfig = Field(
+        default_factory=WarmStartConfig,
+        description="SFT of the tiny policy (its seed, not the run's: runs of any seed share it)",
+    )
     warm_start_cache: str | None = Field("runs/warm-start", description="folder reusing warm starts of the same "
                                             "config and seed (None: always train)")
     target_band: tuple[float, float] = Field((0.1, 0.7), description="warm-start pass rates of a target level "

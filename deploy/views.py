@@ -58,7 +58,9 @@ def eval_line(name: str, cfg: RunConfig, h: dict, elapsed: float) -> str:
 
 def print_summary(report: dict, cfg: RunConfig, out: Path) -> None:
     summary = report["summary"]
-    console.print(warm_table(report["warm_start"], report["targets"], cfg, {s["strategy"]: s["final"] for s in summary}))
+    console.print(
+        warm_table(report["warm_start"], report["targets"], cfg, {s["strategy"]: s["final"] for s in summary})
+    )
     t = Table(title=f"curriculum run: target = pass rate {report['target']:.2f} on {', '.join(report['targets'])} "
                     f"(warm start {report['warm_target_pass_rate']:.2f})")
     for c in ("strategy", "rollouts to target", "final target pass rate", "rollouts", "degenerate", "noise share",

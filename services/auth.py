@@ -47,5 +47,9 @@ def refusal(rank: int | None, method: str, path: str) -> tuple[int, str, str] | 
     if rank is None:
         return 401, "unauthorized", "missing or wrong bearer token (Authorization: Bearer <token>)"
     if rank < SCOPES.index(need):
-        return 403, "forbidden", f"Authorization: this token's scope is {SCOPES[rank]!r}; {method} {path} needs {need!r}"
+        return (
+            403,
+            "forbidden",
+            f"Authorization: this token's scope is {SCOPES[rank]!r}; {method} {path} needs {need!r}",
+        )
     return None

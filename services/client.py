@@ -114,7 +114,9 @@ class CurriculumClient:
         return self._req("POST", f"/v1/experiments/{name}/batches", body)
 
     def report(self, name: str, results, batch_id: str | None = None) -> dict:
-        return self._req("POST", f"/v1/experiments/{name}/rewards", {"batch_id": batch_id, "results": _results(results)})
+        return self._req(
+            "POST", f"/v1/experiments/{name}/rewards", {"batch_id": batch_id, "results": _results(results)}
+        )
 
     def state(self, name: str) -> dict:
         return self._req("GET", f"/v1/experiments/{name}/state")

@@ -23,7 +23,9 @@ def error(status: int, code: str, message: str) -> JSONResponse:
 def validation_error(e: RequestValidationError) -> JSONResponse:
     errs = e.errors()
     if any(err["type"] == "json_invalid" for err in errs):
-        return error(400, "invalid_json", f"body: not valid JSON ({errs[0].get('ctx', {}).get('error', 'parse error')})")
+        return error(
+            400, "invalid_json", f"body: not valid JSON ({errs[0].get('ctx', {}).get('error', 'parse error')})"
+        )
     parts = []
     for err in errs:
         loc = ".".join(str(x) for x in err["loc"] if x != "body") or "body"

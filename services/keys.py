@@ -4,14 +4,14 @@ The one place these strings live. It imports nothing, so every layer may use it 
 import test, tests/test_imports.py, lists it beside the client modules).
 
 Redis, per experiment, under `cur:exp:{name}:`
-  config                 JSON {name, strategy, params, group_size, seed, reward_range, created_at}  (services.store)
-  log                    stream of owner records (field `r`, JSON), trimmed at each snapshot             (services.store)
-  snap                   hash {data, last_id}: the owner's latest snapshot                               (services.store)
-  rollouts               stream of finished rollout groups, consumer group `trainers`                    (workers.queue)
-  rollouts:dead          dead-letter stream of groups delivered too often                                (workers.queue)
-  rollouts:counters      hash of queue counters                                                          (workers.queue)
-  trainer                list of per-step trainer metrics (JSON)                                         (workers.trainer)
-  weights:version        the latest published policy version                                             (workers.weights)
+  config               JSON {name, strategy, params, group_size, seed, reward_range, created_at}  (services.store)
+  log                  stream of owner records (field `r`, JSON), trimmed at each snapshot             (services.store)
+  snap                 hash {data, last_id}: the owner's latest snapshot                               (services.store)
+  rollouts             stream of finished rollout groups, consumer group `trainers`                    (workers.queue)
+  rollouts:dead        dead-letter stream of groups delivered too often                                (workers.queue)
+  rollouts:counters    hash of queue counters                                                          (workers.queue)
+  trainer              list of per-step trainer metrics (JSON)                                         (workers.trainer)
+  weights:version      the latest published policy version                                             (workers.weights)
 and the set `cur:experiments` of experiment names.
 
 Ray named actors, all in namespace `curriculum`: `owner:{name}` (services.owner), `pool:{name}`

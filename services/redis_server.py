@@ -80,8 +80,8 @@ class LocalRedis:
 
     def _spawn(self, timeout: float) -> None:
         args = [*self.wrapper, redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.data_dir.resolve()), "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "", "--daemonize", "no",
-                "--logfile", str((self.data_dir / "redis.log").resolve())]
+                "--dir", str(self.data_dir.resolve()), "--appendonly", "yes", "--appendfsync", self.appendfsync,
+                "--save", "", "--daemonize", "no", "--logfile", str((self.data_dir / "redis.log").resolve())]
         if self.password:
             args += ["--requirepass", self.password]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self._env,

@@ -70,7 +70,9 @@ class LeaseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     size: int = Field(ge=1, le=100_000, description="items wanted")
     worker: str = Field("anonymous", min_length=1, max_length=256, description="who leases (for audit)")
-    lease_seconds: float = Field(300.0, gt=0, le=7 * 86400, description="seconds until an unreported item is eligible again")
+    lease_seconds: float = Field(
+        300.0, gt=0, le=7 * 86400, description="seconds until an unreported item is eligible again"
+    )
     report: ReportRequest | None = Field(None, description="optional: results to report first, in the same call "
                                          "(one round trip per rollout loop; all-or-nothing)")
     lease_key: str | None = Field(None, min_length=1, max_length=256,

@@ -219,6 +219,10 @@ def test_a_layer_violation_is_found(tmp_path):
         "curriculum/c.py": "def f():\n    import redis.asyncio\n"})
     graph, lines = import_graph(root)
     bad = layer_violations(graph, lines, root)
-    assert len(bad) == 2 and bad[0].startswith("services.x -> workers.y") and bad[1].startswith("workers.z -> services.router")
+    assert (
+        len(bad) == 2
+        and bad[0].startswith("services.x -> workers.y")
+        and bad[1].startswith("workers.z -> services.router")
+    )
     assert third_party_in_curriculum(root) == ["curriculum.c imports redis.asyncio (line 2): curriculum/ knows nothing "
                                                "of Ray, Redis or HTTP"]

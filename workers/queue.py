@@ -83,7 +83,9 @@ class RolloutQueue:
         return True
 
     # -- consumers -----------------------------------------------------------------------------
-    def read(self, consumer: str, max_groups: int, block_ms: int = 1000, current_version: int | None = None) -> list[Delivery]:
+    def read(
+        self, consumer: str, max_groups: int, block_ms: int = 1000, current_version: int | None = None
+    ) -> list[Delivery]:
         """New groups for this consumer (stale ones dropped and counted)."""
         resp = self.r.xreadgroup(GROUP_NAME, consumer, {self.stream: ">"}, count=max_groups, block=block_ms)
         out = [Delivery(rid.decode(), decode(f[b"g"])) for _, rows in (resp or []) for rid, f in rows if f]

@@ -5,8 +5,8 @@ Per step, each rank: reads groups (its own, via the consumer group; plus any a d
 the stale and the degenerate (counted), picks a batch mixed across categories in the proportions the
 controller reports (its arm weights), steps, and ACKs the groups only after the step is committed — so a rank
 that dies mid-step leaves its groups pending for another rank to claim. Rank 0 publishes weights, evaluates
-greedily on held-out items every `eval_every` steps (the tracked categories; all of them at the last step), and appends metrics to
-`cur:exp:{name}:trainer` (services.keys).
+greedily on held-out items every `eval_every` steps (the tracked categories; all of them at the last step), and
+appends metrics to `cur:exp:{name}:trainer` (services.keys).
 """
 from __future__ import annotations
 

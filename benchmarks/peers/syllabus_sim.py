@@ -222,9 +222,11 @@ def table(result: dict) -> str:
              "|---|---:|---:|---:|---:|---:|---:|"]
     for name, s in result["summary"].items():
         lo, hi = s["rollouts_to_target_iqr"]
-        lines.append(f"| {name} | {s['rollouts_to_target_median']:,.0f} [{lo:,.0f}–{hi:,.0f}] | {s['reached']}/{seeds} | "
-                     f"{s['final_accuracy_median']:.3f} | {s['degenerate_ratio_median']:.3f} | "
-                     f"{s['noisy_share_median']:.3f} | {s['wall_s_median']:.1f} |")
+        lines.append(
+            f"| {name} | {s['rollouts_to_target_median']:,.0f} [{lo:,.0f}–{hi:,.0f}] | {s['reached']}/{seeds} | "
+            f"{s['final_accuracy_median']:.3f} | {s['degenerate_ratio_median']:.3f} | "
+            f"{s['noisy_share_median']:.3f} | {s['wall_s_median']:.1f} |"
+        )
     return "\n".join(lines)
 
 

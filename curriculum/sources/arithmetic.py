@@ -45,7 +45,9 @@ class ArithmeticSource(BaseModel):
     ops: list[Literal["+", "-", "*"]] = Field(default_factory=lambda: ["+"], min_length=1, description="operators")
     seed: int = Field(0, ge=0, description="generator seed")
     id_prefix: str = Field("arith", min_length=1, max_length=64, description="prefix of item ids")
-    verifier: Literal["exact", "digits"] = Field("digits", description="reward: exact match or per-digit partial credit")
+    verifier: Literal["exact", "digits"] = Field(
+        "digits", description="reward: exact match or per-digit partial credit"
+    )
     noise: NoiseKind = Field("none", description="label noise: none, coin (a category graded at random), "
                              "mislabeled (wrong references in every level), judge (a lenient grader in every level)")
     noise_fraction: float = Field(0.15, ge=0.0, le=1.0, description="share of each level's items that are noisy "
@@ -67,7 +69,9 @@ class ArithmeticSource(BaseModel):
         if self.noise == "coin" and self.noise_items == 0:
             raise ValueError("noise 'coin' needs noise_items > 0 (the size of the noise category)")
         if self.noise != "coin" and self.noise_items:
-            raise ValueError(f"noise_items is the size of the coin category; it means nothing with noise {self.noise!r}")
+            raise ValueError(
+                f"noise_items is the size of the coin category; it means nothing with noise {self.noise!r}"
+            )
         return self
 
     def problems(self, d: int, n: int, rng: np.random.Generator) -> list[tuple[str, str]]:

@@ -16,7 +16,9 @@ class JsonlSource(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["jsonl"] = "jsonl"
     path: str = Field(min_length=1, description="path of the JSONL file (readable by the controller)")
-    fields: dict[str, str] = Field(default_factory=dict, description="item field -> key in the file, e.g. {'prompt': 'question'}")
+    fields: dict[str, str] = Field(
+        default_factory=dict, description="item field -> key in the file, e.g. {'prompt': 'question'}"
+    )
     id_prefix: str | None = Field(None, description="ids become '<prefix>-<line>' when the file has none")
 
     def items(self) -> list[Item]:

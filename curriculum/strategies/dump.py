@@ -46,7 +46,9 @@ class DUMP(Strategy):
     def on_grow(self, old_items: int, old_arms: int) -> None:
         a = self.pool.num_categories
         if self.ring.shape[0] < a:
-            self.ring = np.vstack([self.ring, np.zeros((a - self.ring.shape[0], self.ring.shape[1] or self.params.window))])
+            self.ring = np.vstack(
+                [self.ring, np.zeros((a - self.ring.shape[0], self.ring.shape[1] or self.params.window))]
+            )
 
     def update(self, batch: EventBatch) -> None:
         adv = np.abs(batch.advantages)

@@ -36,8 +36,12 @@ from curriculum.strategy import Selection, Strategy
 
 
 class GatedParams(StrategyParams):
-    inner: Part = Field(default_factory=lambda: Part(**DEFAULT_STRATEGY), description="the strategy whose selection is gated")
-    skip: gates.SkipGateParams = Field(default_factory=gates.SkipGateParams, description="the skip gate (curriculum.gates)")
+    inner: Part = Field(
+        default_factory=lambda: Part(**DEFAULT_STRATEGY), description="the strategy whose selection is gated"
+    )
+    skip: gates.SkipGateParams = Field(
+        default_factory=gates.SkipGateParams, description="the skip gate (curriculum.gates)"
+    )
     decay: float = Field(0.99, gt=0, le=1, description="evidence factor per policy version of the shared Beta state")
     rounds: int = Field(4, ge=1, description="selections asked of the inner strategy to fill a batch before fills")
 
@@ -53,7 +57,9 @@ class GatedParams(StrategyParams):
 @register
 class Gated(Strategy):
     name = "gated"
-    description = "Any strategy with the skip gate after its selection: predicted-degenerate items skipped, some re-tested."
+    description = (
+        "Any strategy with the skip gate after its selection: predicted-degenerate items skipped, some re-tested."
+    )
     Params = GatedParams
     draws_arms = True
     item_state = {**item_state("pred_"), **gates.item_state("gate_")}

@@ -36,7 +36,9 @@ from curriculum.strategy import Strategy
 
 class GresoParams(StrategyParams):
     p_init: float = Field(0.5, ge=0.05, le=0.95, description="initial keep base p_easy = p_hard")
-    target_zero_variance: float = Field(0.25, ge=0, le=1, description="target share T of degenerate groups (T/3 easy, 2T/3 hard)")
+    target_zero_variance: float = Field(
+        0.25, ge=0, le=1, description="target share T of degenerate groups (T/3 easy, 2T/3 hard)"
+    )
     delta: float = Field(0.01, ge=0, le=0.5, description="step of the p_easy / p_hard adjustment per policy version")
     floor: float = Field(0.01, gt=0, le=1, description="least keep probability of a retired item")
     retest_age: int = Field(50, ge=1, description="policy versions after which a retired candidate is always re-tested")
@@ -47,7 +49,9 @@ class GresoParams(StrategyParams):
 @register
 class Greso(Strategy):
     name = "greso"
-    description = "GRESO: skip items whose recent groups were all degenerate, with a probability growing with the streak."
+    description = (
+        "GRESO: skip items whose recent groups were all degenerate, with a probability growing with the streak."
+    )
     Params = GresoParams
     item_state = item_state("pred_")
     state_attrs = ("pred_version", "p_easy", "p_hard", "skips", "retests", "forced_retests")

@@ -33,12 +33,16 @@ from curriculum.strategy import Strategy
 
 class MoppsParams(GuardedParams):
     target: float = Field(0.5, ge=0, le=1, description="target pass rate gamma* of the top-k rule")
-    mode: Literal["topk", "threshold"] = Field("topk", description="topk: closest draws to target; threshold: random in [low, high]")
+    mode: Literal["topk", "threshold"] = Field(
+        "topk", description="topk: closest draws to target; threshold: random in [low, high]"
+    )
     low: float = Field(0.3, ge=0, le=1, description="lower edge of the threshold band")
     high: float = Field(0.7, ge=0, le=1, description="upper edge of the threshold band")
     decay: float = Field(0.99, gt=0, le=1, description="evidence factor lambda per policy version (1: no forgetting)")
     ts_ratio: int = Field(8, ge=1, description="random candidates per selected item (Thompson candidates)")
-    binarize: bool = Field(False, description="count r >= 1 as a success (paper); false: reward sum as fractional successes")
+    binarize: bool = Field(
+        False, description="count r >= 1 as a success (paper); false: reward sum as fractional successes"
+    )
 
     @model_validator(mode="after")
     def _band(self) -> MoppsParams:

@@ -34,7 +34,9 @@ def test_thompson_draws_follow_the_posterior():
         mean, var = a / (a + b), a * b / ((a + b) ** 2 * (a + b + 1))
         assert abs(row.mean() - mean) < 4 * math.sqrt(var / len(row))
         assert abs(row.var() / var - 1) < 0.02
-    assert s.thompson([0, 1], np.random.default_rng(5)).tolist() == s.thompson([0, 1], np.random.default_rng(5)).tolist()
+    assert (
+        s.thompson([0, 1], np.random.default_rng(5)).tolist() == s.thompson([0, 1], np.random.default_rng(5)).tolist()
+    )
 
 
 @pytest.mark.parametrize("k", [0, 1, 3, 10])

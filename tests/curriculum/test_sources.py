@@ -8,7 +8,8 @@ from workers.verifiers import Verifier
 
 
 def test_arithmetic_items_are_correct_and_deterministic():
-    spec = {"kind": "arithmetic", "min_digits": 1, "max_digits": 3, "items_per_level": 40, "ops": ["+", "-", "*"], "seed": 3}
+    spec = {"kind": "arithmetic", "min_digits": 1, "max_digits": 3, "items_per_level": 40, "ops": ["+", "-", "*"],
+            "seed": 3}
     items = items_from_source(spec)
     assert len(items) == 120 and [i.category for i in items[::40]] == ["d1", "d2", "d3"]
     for it in items:
@@ -18,7 +19,10 @@ def test_arithmetic_items_are_correct_and_deterministic():
         assert len(a) == int(it.category[1:]) or (it.category == "d1")
     assert [i.model_dump() for i in items_from_source(spec)] == [i.model_dump() for i in items]
     assert len({i.id for i in items}) == 120
-    assert items_from_source({**spec, "seed": 4})[0].prompt != items[0].prompt or items_from_source({**spec, "seed": 4})[1].prompt != items[1].prompt
+    assert (
+        items_from_source({**spec, "seed": 4})[0].prompt != items[0].prompt
+        or items_from_source({**spec, "seed": 4})[1].prompt != items[1].prompt
+    )
 
 
 def test_reasoning_gym_sub_levels_and_its_own_scorer():
@@ -40,8 +44,13 @@ def test_reasoning_gym_sub_levels_and_its_own_scorer():
 def test_jsonl_source_with_mapping_and_bad_line(tmp_path):
     p = tmp_path / "items.jsonl"
     p.write_text('{"qid": 1, "question": "2+2=", "label": 4, "category": "easy"}\n\n{"qid": 2, "question": "3+3="}\n')
-    items = items_from_source({"kind": "jsonl", "path": str(p), "fields": {"id": "qid", "prompt": "question", "answer": "label"}})
-    assert [(i.id, i.prompt, i.answer, i.category) for i in items] == [("1", "2+2=", "4", "easy"), ("2", "3+3=", None, "default")]
+    items = items_from_source(
+        {"kind": "jsonl", "path": str(p), "fields": {"id": "qid", "prompt": "question", "answer": "label"}}
+    )
+    assert [(i.id, i.prompt, i.answer, i.category) for i in items] == [
+        ("1", "2+2=", "4", "easy"),
+        ("2", "3+3=", None, "default"),
+    ]
     p.write_text('{"id": "a", "prompt": "x"}\n{"id": "b"}\n')
     with pytest.raises(ValueError) as e:
         items_from_source({"kind": "jsonl", "path": str(p)})
@@ -76,7 +85,9 @@ def test_arithmetic_noise_category_and_fresh_problems():
     items = items_from_source(spec)
     noise = [i for i in items if i.category == "noise"]
     assert len(items) == 26 and len(noise) == 6
-    assert all("?" in i.prompt and i.answer is None and i.metadata == {"verifier": "coin", "noise": "coin"} for i in noise)
+    assert all(
+        "?" in i.prompt and i.answer is None and i.metadata == {"verifier": "coin", "noise": "coin"} for i in noise
+    )
     assert all(i.difficulty is None for i in noise) and len({i.id for i in items}) == 26
     src = parse_source(spec)
     pairs = src.problems(3, 20, np.random.default_rng(1))

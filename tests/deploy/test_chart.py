@@ -364,7 +364,9 @@ def test_ingress_tls(render, chart):
     ing = one(render(CASES["ingress"]), "Ingress")
     assert ing["spec"]["tls"] == [{"secretName": "cur-tls", "hosts": ["curriculum.example.com"]}]
     assert "tls" not in one(render({"ingress": {"enabled": True}}), "Ingress")["spec"]  # plain HTTP unless asked
-    with pytest.raises(Exception, match="."):  # a TLS entry without its Secret is refused at install, not at the controller
+    with pytest.raises(
+        Exception, match="."
+    ):  # a TLS entry without its Secret is refused at install, not at the controller
         chart.render(values={"ingress": {"enabled": True, "tls": [{"hosts": ["a.example.com"]}]}},
                      name="cur", namespace="ml")
 

@@ -78,7 +78,9 @@ def test_a_stack_leaves_no_process_and_no_port(tmp_path, how):
         pids = set(reaper.stacks()[sid]) | {c.pid for c in psutil.Process(proc.pid).children(recursive=True)}
         procs = {p: psutil.Process(p) for p in pids}
         names = {p.name() for p in procs.values()}
-        assert any(n.startswith("redis-server") for n in names) and any(n.startswith(("raylet", "gcs_server")) for n in names), names
+        assert any(n.startswith("redis-server") for n in names) and any(
+            n.startswith(("raylet", "gcs_server")) for n in names
+        ), names
         if haproxy_binary() and os.environ.get("RAY_SERVE_ENABLE_HA_PROXY", "1") == "1":
             assert any("haproxy" in n for n in names), names  # the one that used to leak
         ports = listening_ports(pids)

@@ -70,5 +70,8 @@ def test_cli_writes_json(tmp_path):
     res = syllabus_sim.main(["--seeds", "1", "--budget", "2000", "--categories", "3", "--batch", "16",
                              "--curricula", "syllabus:OnlineLearningProgress", "--out", str(out)])
     assert out.exists() and res["config"]["budget"] == 2000 and res["config"]["noisy"] == 1
-    assert list(res["runs"]) == ["syllabus:OnlineLearningProgress"] and len(res["runs"]["syllabus:OnlineLearningProgress"]) == 1
+    assert (
+        list(res["runs"]) == ["syllabus:OnlineLearningProgress"]
+        and len(res["runs"]["syllabus:OnlineLearningProgress"]) == 1
+    )
     assert res["summary"]["syllabus:OnlineLearningProgress"]["reached"] in (0, 1)

@@ -22,7 +22,8 @@ def test_create_get_list_delete(api):
     s = create(api)
     assert s["name"] == "exp1" and s["num_items"] == 30 and s["categories"] == ["d0", "d1", "d2"]
     assert s["strategy"]["name"] == "sec" and s["strategy"]["params"]["alpha"] == 0.5
-    assert set(s) >= {"name", "strategy", "group_size", "num_items", "categories", "policy_version", "events", "created_at"}
+    assert set(s) >= {"name", "strategy", "group_size", "num_items", "categories", "policy_version", "events",
+                      "created_at"}
     assert api.experiment("exp1")["num_items"] == 30
     assert [e["name"] for e in api.experiments()] == ["exp1"]
     r = raw(api).delete("/v1/experiments/exp1")
@@ -103,7 +104,10 @@ def test_leased_items_are_never_handed_out_twice_and_expire(api):
 
 def test_add_items_patch_strategies(api):
     create(api)
-    assert api.add_items("exp1", ITEMS[:2] + [{"id": "new", "prompt": "p", "category": "d9"}]) == {"added": 1, "existing": 2}
+    assert api.add_items("exp1", ITEMS[:2] + [{"id": "new", "prompt": "p", "category": "d9"}]) == {
+        "added": 1,
+        "existing": 2,
+    }
     s = api.experiment("exp1")
     assert s["num_items"] == 31 and "d9" in s["categories"]
     assert api.patch_strategy("exp1", {"tau": 0.25})["strategy"]["params"]["tau"] == 0.25

@@ -19,7 +19,9 @@ def test_same_key_same_batch_for_every_caller_and_after_an_owner_crash(api, redi
     b = api.lease("k1", 6, worker="rank-1", lease_key="run-1/step-0")   # another rank, same step
     c = inc.lease("k1", 6, worker="rank-2", lease_key="run-1/step-0")   # in-cluster, same answer
     assert a == b == c and len(a["items"]) == 6
-    assert len(list(ExperimentStore(redis_url).records("k1"))) == log_len  # the hits were answered without logging anything
+    assert (
+        len(list(ExperimentStore(redis_url).records("k1"))) == log_len
+    )  # the hits were answered without logging anything
     assert api.state("k1")["details"]["batches"] == 1
     d = api.lease("k1", 6, lease_key="run-1/step-1")
     assert d["batch_id"] != a["batch_id"] and not {i["id"] for i in d["items"]} & {i["id"] for i in a["items"]}

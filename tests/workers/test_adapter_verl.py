@@ -81,9 +81,14 @@ def buffer(served, name, refill=None, kind="CurriculumReplayBuffer", **sampler_k
 
     cls = load_extern_type("pkg://workers.adapters.verl", kind)  # verl's custom_sampler path
     assert issubclass(cls, ReplayBuffer)
-    return cls(trainer_mode="sync" if kind == "CurriculumReplayBuffer" else "colocate_async", trainer_config={}, max_off_policy_threshold=8, max_off_policy_strategy="drop",
-               sampler_kwargs={"url": served.url, "experiment": name, "poll_interval": 0.05, **sampler_kwargs},
-               refill_fn=refill)
+    return cls(
+        trainer_mode="sync" if kind == "CurriculumReplayBuffer" else "colocate_async",
+        trainer_config={},
+        max_off_policy_threshold=8,
+        max_off_policy_strategy="drop",
+        sampler_kwargs={"url": served.url, "experiment": name, "poll_interval": 0.05, **sampler_kwargs},
+        refill_fn=refill,
+    )
 
 
 def test_the_hooks_exist_in_the_installed_verl():

@@ -104,8 +104,10 @@ def test_kl_to_the_reference_is_zero_at_start_and_grows_after_steps(policy):
     model, tok = load_policy(policy)
     ref, _ = load_policy(policy)
     be = HFBackend("", model=model, tokenizer=tok, device="cpu")
-    groups = [Group(g[0].prompt_ids, [c.token_ids for c in g], [c.logprobs for c in g], [float(i % 2) for i in range(8)])
-              for g in be.generate(PROMPTS, 8, max_tokens=4, temperature=1.0, seed=5)]
+    groups = [
+        Group(g[0].prompt_ids, [c.token_ids for c in g], [c.logprobs for c in g], [float(i % 2) for i in range(8)])
+        for g in be.generate(PROMPTS, 8, max_tokens=4, temperature=1.0, seed=5)
+    ]
     cfg = GRPOConfig(lr=1e-3, kl_beta=0.1)
     _, m0 = grpo_loss(model, groups, cfg, tok.pad_token_id, ref_model=ref)
     assert abs(m0["kl"]) < 1e-6

@@ -42,8 +42,10 @@ def _grpo_trainer_class():
     hook = getattr(GRPOTrainer, "_generate_and_score_completions", None)
     params = list(inspect.signature(hook).parameters) if callable(hook) else None
     if params != ["self", "inputs"]:
-        raise RuntimeError(f"trl {trl.__version__}: GRPOTrainer._generate_and_score_completions(self, inputs) not found "
-                           f"(got parameters {params}); this adapter needs that hook (verified in trl {TESTED})")
+        raise RuntimeError(
+            f"trl {trl.__version__}: GRPOTrainer._generate_and_score_completions(self, inputs) not found "
+            f"(got parameters {params}); this adapter needs that hook (verified in trl {TESTED})"
+        )
     return GRPOTrainer
 
 
