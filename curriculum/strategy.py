@@ -253,7 +253,8 @@ class Strategy(NoiseGuard, StepLedger, ABC):
         self.seed, self.group_size = d["seed"], d["group_size"]
         self.rng = np.random.default_rng()
         self.rng.bit_generator.state = d["rng"]
-        self.steps, self.selections, self.events, self.degenerate = d["steps"], d["selections"], d["events"], d["degenerate"]
+        self.steps, self.selections = d["steps"], d["selections"]
+        self.events, self.degenerate = d["events"], d["degenerate"]
         self.sampler.load_state_dict(d["sampler"])
         self.load_ledger_state(d)
         for name in {**self._item_spec(), **self._arm_spec()}:
