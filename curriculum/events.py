@@ -7,17 +7,49 @@ The controller derives group statistics itself rather than trusting the reporter
     mean|A| = (1/G) sum_i |A_i|         degenerate = all r_i equal (zero advantage, zero gradient)
 
 For binary rewards with pass rate p, mean|A| = 2 sqrt(p(1-p)) (up to eps): largest at p = 0.5.
+
+`features` are what the policy itself says about the prompt (e.g. the `hf` backend's angle concentration and
+prompt embedding, docs/architecture.md "Features"): per item, a few named numbers or short vectors. The batch keeps
+each as an (n, d) matrix, a row of nan where a report did not send it.
 """
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 ADV_EPS = 1e-6
+MAX_FEATURES = 8  # names per event
+MAX_FEATURE_DIM = 4096  # numbers per feature (a 4096-wide model's pooled hidden state fits)
+FEATURE_NAME = r"^[a-z][a-z0-9_]{0,31}$"
+FeatureName = Annotated[str, StringConstraints(pattern=FEATURE_NAME)]
+Feature = float | Annotated[list[float], Field(min_length=1, max_length=MAX_FEATURE_DIM)]
+
+
+def check_features(v: Any) -> Any:
+    """Clear messages for bad features (the typed validation after this one would answer with a union's noise)."""
+    if not isinstance(v, dict):
+        return v
+    if len(v) > MAX_FEATURES:
+        raise ValueError(f"at most {MAX_FEATURES} features per result, got {len(v)}")
+    for name, x in v.items():
+        if not isinstance(name, str) or not re.match(FEATURE_NAME, name):
+            raise ValueError(f"feature name {name!r} must match {FEATURE_NAME}")
+        xs = x if isinstance(x, list) else [x]
+        if isinstance(x, list) and not 1 <= len(x) <= MAX_FEATURE_DIM:
+            raise ValueError(f"features[{name!r}] has {len(x)} numbers; 1 to {MAX_FEATURE_DIM} are allowed")
+        for k, e in enumerate(xs):
+            where = f"features[{name!r}]" + (f"[{k}]" if isinstance(x, list) else "")
+            if isinstance(e, bool) or not isinstance(e, (int, float)):
+                raise ValueError(f"{where} is {e!r}: a feature is a number or a list of numbers")
+            if not math.isfinite(e):
+                raise ValueError(f"{where} is {e}: features must be finite numbers")
+    return v
 
 
 class RewardEvent(BaseModel):
@@ -31,6 +63,12 @@ class RewardEvent(BaseModel):
                                        "omitted = the experiment's current version")
     rollout_id: str | None = Field(default=None, min_length=1, max_length=256)
     signals: dict[str, float] = Field(default_factory=dict, description="extra per-group signals, e.g. tokens, angle")
+    features: dict[FeatureName, Feature] = Field(
+        default_factory=dict, max_length=MAX_FEATURES,
+        description="optional: what the policy itself says about this prompt, by name: a finite number or a list "
+        f"of 1 to {MAX_FEATURE_DIM} finite numbers; at most {MAX_FEATURES} names matching {FEATURE_NAME}. The `hf` "
+        "backend sends `angle` (the angle concentration of the prompt's last-layer token states, GAIN-RL; read by "
+        "the `gain` strategy) and `embedding` (their mean, read by `pcl`). A name keeps one length within a report.")
 
     @field_validator("rewards")
     @classmethod
@@ -39,6 +77,11 @@ class RewardEvent(BaseModel):
             if not math.isfinite(r):
                 raise ValueError(f"rewards[{k}] is {r}: rewards must be finite numbers")
         return v
+
+    @field_validator("features", mode="before")
+    @classmethod
+    def _check_features(cls, v: Any) -> Any:
+        return check_features(v)
 
     @field_validator("signals")
     @classmethod
@@ -60,6 +103,7 @@ class EventBatch:
     rewards: np.ndarray  # float64 (n, G_max), nan-padded
     policy_version: np.ndarray  # int64 (n,)
     signals: dict[str, np.ndarray] = field(default_factory=dict)  # name -> float64 (n,), nan where absent
+    features: dict[str, np.ndarray] = field(default_factory=dict)  # name -> float64 (n, d), nan rows where absent
 
     def __post_init__(self) -> None:
         self.item = np.asarray(self.item, dtype=np.int64)
@@ -67,6 +111,8 @@ class EventBatch:
         if self.rewards.shape[0] != len(self.item):
             self.rewards = self.rewards.reshape(len(self.item), -1)
         self.policy_version = np.asarray(self.policy_version, dtype=np.int64).reshape(len(self.item))
+        self.features = {k: np.asarray(v, dtype=np.float64).reshape(len(self.item), -1)
+                         for k, v in self.features.items()}
         valid = ~np.isnan(self.rewards)
         self.count = valid.sum(axis=1)
         if len(self.item) and self.count.min() == 0:
@@ -84,6 +130,14 @@ class EventBatch:
     def __len__(self) -> int:
         return len(self.item)
 
+    def feature(self, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(values (n, d), present (n,)) of a reported feature, or None when no row sent it; a row is present when
+        all of its numbers are (a row padded to a wider width by `concat` is not)."""
+        f = self.features.get(name)
+        if f is None:
+            return None
+        return f, ~np.isnan(f).any(axis=1)
+
     @property
     def advantages(self) -> np.ndarray:
         """(n, G_max) GRPO advantages, nan-padded."""
@@ -91,7 +145,8 @@ class EventBatch:
 
     @classmethod
     def from_arrays(cls, item: Sequence[int], rewards: Sequence[Sequence[float]] | np.ndarray,
-                    policy_version: Sequence[int] | int = 0, signals: dict | None = None) -> EventBatch:
+                    policy_version: Sequence[int] | int = 0, signals: dict | None = None,
+                    features: dict | None = None) -> EventBatch:
         n = len(item)
         if isinstance(rewards, np.ndarray) and rewards.ndim == 2:
             mat = rewards.astype(np.float64)
@@ -102,7 +157,8 @@ class EventBatch:
                 mat[k, : len(r)] = r
         pv = np.full(n, policy_version, dtype=np.int64) if np.isscalar(policy_version) else policy_version
         return cls(np.asarray(item, dtype=np.int64), mat, np.asarray(pv, dtype=np.int64),
-                   {k: np.asarray(v, dtype=np.float64) for k, v in (signals or {}).items()})
+                   {k: np.asarray(v, dtype=np.float64) for k, v in (signals or {}).items()},
+                   {k: np.asarray(v, dtype=np.float64).reshape(n, -1) for k, v in (features or {}).items()})
 
     @classmethod
     def from_events(cls, events: Iterable[RewardEvent], indices: Sequence[int], default_version: int = 0,
@@ -120,7 +176,7 @@ class EventBatch:
         if (lo, hi) != (0.0, 1.0):
             mat = (mat - lo) / (hi - lo)
         versions = [default_version if e.policy_version is None else e.policy_version for e in events]
-        return cls.from_arrays(indices, mat, versions, signals)
+        return cls.from_arrays(indices, mat, versions, signals, feature_matrices(events))
 
     @classmethod
     def concat(cls, batches: Sequence[EventBatch]) -> EventBatch:
@@ -130,19 +186,26 @@ class EventBatch:
                              for b in batches])
         names = sorted({k for b in batches for k in b.signals})
         signals = {k: np.concatenate([b.signals.get(k, np.full(len(b), np.nan)) for b in batches]) for k in names}
+        feats = {}
+        for k in sorted({k for b in batches for k in b.features}):
+            d = max(b.features[k].shape[1] for b in batches if k in b.features)
+            feats[k] = np.vstack([np.pad(b.features[k], ((0, 0), (0, d - b.features[k].shape[1])),
+                                         constant_values=np.nan) if k in b.features else np.full((len(b), d), np.nan)
+                                  for b in batches])
         return cls(np.concatenate([b.item for b in batches]), rewards,
-                   np.concatenate([b.policy_version for b in batches]), signals)
+                   np.concatenate([b.policy_version for b in batches]), signals, feats)
 
     def canonical(self) -> EventBatch:
         """The same rows in an order that depends only on their content (item, version, rewards, signals), so
         a step's evidence folds identically however it was split into reports and in whatever order."""
-        keys = [*(self.signals[k] for k in sorted(self.signals, reverse=True)), *self.rewards.T[::-1],
+        keys = [*(c for k in sorted(self.features, reverse=True) for c in self.features[k].T[::-1]),
+                *(self.signals[k] for k in sorted(self.signals, reverse=True)), *self.rewards.T[::-1],
                 self.policy_version, self.item]
         return self.subset(np.lexsort(keys))
 
     def subset(self, mask: np.ndarray) -> EventBatch:
         return EventBatch(self.item[mask], self.rewards[mask], self.policy_version[mask],
-                          {k: v[mask] for k, v in self.signals.items()})
+                          {k: v[mask] for k, v in self.signals.items()}, {k: v[mask] for k, v in self.features.items()})
 
     def to_dict(self) -> dict:
         """Plain-list form for logs (JSON)."""
@@ -151,9 +214,32 @@ class EventBatch:
             "rewards": [r[~np.isnan(r)].tolist() for r in self.rewards],
             "policy_version": self.policy_version.tolist(),
             "signals": {k: [None if np.isnan(x) else float(x) for x in v] for k, v in self.signals.items()},
+            **({"features": {k: [None if np.isnan(r).all() else [None if np.isnan(x) else float(x) for x in r]
+                                 for r in v]
+                             for k, v in self.features.items()}} if self.features else {}),
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> EventBatch:
         sig = {k: [np.nan if x is None else x for x in v] for k, v in d.get("signals", {}).items()}
-        return cls.from_arrays(d["item"], d["rewards"], d["policy_version"], sig)
+        feats = {}
+        for k, rows in d.get("features", {}).items():
+            width = max((len(r) for r in rows if r is not None), default=1)
+            feats[k] = np.array([[np.nan] * width if r is None else [np.nan if x is None else x for x in r]
+                                 for r in rows], dtype=np.float64).reshape(len(rows), width)
+        return cls.from_arrays(d["item"], d["rewards"], d["policy_version"], sig, feats)
+
+
+def feature_matrices(events: Sequence[RewardEvent]) -> dict[str, np.ndarray]:
+    """name -> (n, d) matrix of the events' features (a scalar is d = 1; nan rows where an event sent none)."""
+    out = {}
+    for k in sorted({k for e in events for k in e.features}):
+        rows = [e.features.get(k) for e in events]
+        d = max(len(r) if isinstance(r, list) else 1 for r in rows if r is not None)
+        m = np.full((len(events), d), np.nan)
+        for i, r in enumerate(rows):
+            if r is not None:
+                r = r if isinstance(r, list) else [r]
+                m[i, : len(r)] = r
+        out[k] = m
+    return out

@@ -156,7 +156,7 @@ class ExperimentState:
 
     def validate_report(self, results: list[RewardEvent]) -> None:
         """Raise UnknownItems naming every unknown id, or InvalidReport naming the first reward outside
-        `reward_range`; nothing is changed."""
+        `reward_range` or the first feature whose length differs from an earlier result's; nothing is changed."""
         bad = [(k, r.item_id) for k, r in enumerate(results) if self.pool.index_of(r.item_id) is None]
         if bad:
             raise UnknownItems(bad)
@@ -166,6 +166,14 @@ class ExperimentState:
                 if not lo <= x <= hi:
                     raise InvalidReport(f"results[{k}].rewards[{j}]: {x} is outside the experiment's reward_range "
                                         f"[{lo:g}, {hi:g}]")
+        width: dict[str, tuple[int, int]] = {}  # feature name -> (its length, the first result that sent it)
+        for k, r in enumerate(results):
+            for name, f in r.features.items():
+                d = len(f) if isinstance(f, list) else 1
+                first = width.setdefault(name, (d, k))
+                if first[0] != d:
+                    raise InvalidReport(f"results[{k}].features.{name}: {d} numbers, but results[{first[1]}] sent "
+                                        f"{first[0]}; a feature keeps one length within a report")
 
     def _report(self, rec: dict) -> dict:
         now = float(rec.get("now", 0.0))
