@@ -33,6 +33,8 @@ class RolloutConfig(BaseModel):
     queue_budget: int = Field(256, ge=1, description="pause while the rollout queue holds this many groups")
     max_staleness: int = Field(4, ge=0, description="policy versions a queued group may lag behind")
     seed: int = Field(0, description="sampling seed")
+    report_features: bool = Field(True, description="report the backend's per-prompt features (hf: angle, "
+                                  "embedding) with each result; the vllm backend has none")
 
 
 class RolloutWorker:
@@ -101,6 +103,8 @@ class RolloutWorker:
                            for r, x in zip(rewards, comps)]
             results.append({"item_id": it["id"], "rewards": rewards, "policy_version": version, "rollout_id": rid,
                             "signals": {"tokens": float(sum(len(x.token_ids) for x in comps))}})
+            if c.report_features and comps and comps[0].features:
+                results[-1]["features"] = comps[0].features
             groups.append(Group(comps[0].prompt_ids, [x.token_ids for x in comps], [x.logprobs for x in comps],
                                 rewards, it["category"], version, it["id"], {"rollout_id": rid}, c.temperature))
         s["score_s"] += time.perf_counter() - t

@@ -77,6 +77,10 @@ def test_lease_report_state_loop_and_duplicates(api):
     ('{"results": [{"item_id": "q1", "rewards": []}]}', "results.0.rewards"),
     ('{"results": [{"item_id": "q1", "rewards": [1]}, {"item_id": "nope", "rewards": [1]}]}', "results[1].item_id"),
     ('{"results": []}', "results"),
+    ('{"results": [{"item_id": "q1", "rewards": [1], "features": {"angle": NaN}}]}', "results.0.features"),
+    ('{"results": [{"item_id": "q1", "rewards": [1], "features": {"angle": "x"}}]}', "a number or a list"),
+    ('{"results": [{"item_id": "q1", "rewards": [1], "features": {"e": [1, 2]}}, '
+     '{"item_id": "q2", "rewards": [1], "features": {"e": [1]}}]}', "results[1].features.e: 1 numbers"),
 ])
 def test_bad_reports_reject_the_whole_request(api, bad, where):
     create(api)
@@ -321,3 +325,10 @@ def test_a_step_reported_by_four_workers_equals_one_report(api):
     a, b = api.state("one"), api.state("four")
     assert a["arms"] == b["arms"] and a["events"] == b["events"] == 24
     assert a["policy_version"] == b["policy_version"] == 2
+
+
+def test_openapi_documents_the_features_field(api):
+    schemas = raw(api).get("/openapi.json").json()["components"]["schemas"]
+    f = schemas["RewardEvent"]["properties"]["features"]
+    assert f["maxProperties"] == 8 and "angle" in f["description"] and "embedding" in f["description"]
+    assert "features" not in schemas["RewardEvent"].get("required", [])  # additive: optional

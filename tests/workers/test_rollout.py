@@ -60,3 +60,20 @@ def test_new_weights_are_loaded_between_batches(setup):
     assert all((sd[k] == v).all() for k, v in other.state_dict().items())
     got = RolloutQueue(redis_url, name).read("t", 10, block_ms=10)
     assert got and all(d.group.policy_version == 7 for d in got)  # groups carry the version that made them
+
+
+def test_the_policys_features_travel_to_the_strategy(setup):
+    """hf backend -> worker's report (`features`) -> owner -> the `gain` strategy's observe."""
+    client, name, redis_url, path, _ = setup
+    gain = f"{name}-gain"
+    client.create_experiment(gain, "gain", {}, items=[{"id": f"q{i}", "prompt": f"{i}+1=", "answer": str(i + 1),
+                                                        "metadata": {"verifier": "digits"}} for i in range(6)])
+    try:
+        w = RolloutWorker({"experiment": gain, "redis_url": redis_url, "model_path": path, "batch_size": 4,
+                           "max_tokens": 2})
+        assert w.step() == 4
+        d = client.state(gain)["details"]
+        assert d["measured"] == 4 and 0 < d["last_angle"] <= 1 and "fallback" not in d
+    finally:
+        client.delete_experiment(gain)
+        RolloutQueue(redis_url, gain).delete()

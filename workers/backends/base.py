@@ -12,10 +12,15 @@ class Completion:
     logprobs: list[float]  # log-probability of each generated token under the sampling policy
     finish_reason: str  # "stop" | "length"
     prompt_ids: list[int] = field(default_factory=list)
+    # what the policy says about the prompt (the same dict for every completion of it), e.g. {"angle": 0.41,
+    # "embedding": [...]}: workers report it as the result's `features` (backends.angles)
+    features: dict = field(default_factory=dict)
 
 
 class GenerationBackend(ABC):
     version: int = 0
+    #: the per-prompt features this backend reports with its completions (none: strategies that read them fall back)
+    reports_features: tuple[str, ...] = ()
 
     @abstractmethod
     def generate(self, prompts: list[str], num_samples: list[int] | int, max_tokens: int, temperature: float = 1.0,

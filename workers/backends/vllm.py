@@ -32,14 +32,21 @@ Choices, and why:
   travel as safetensors bytes to `WeightSyncExtension.load_weights_bytes`, installed as the engine's
   `worker_extension_cls`. Then `reset_prefix_cache()`: cached KV blocks of prompts seen before were computed
   with the old weights, and prefix caching would silently reuse them.
+* **No per-prompt features.** `LLM.generate` hands back tokens and log-probabilities, not the token hidden
+  states that the `hf` backend reads during its prefill (backends.angles: GAIN-RL's angle concentration, the
+  prompt embedding); this backend reports none (`reports_features = ()`) and says so once in the log, and the
+  strategies that read features fall back (`gain`: uniform over unmeasured items; `pcl`: its n-gram model).
+  Reading them would take a co-located `hf` copy of the weights and one more prefill per prompt.
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from workers.backends.base import Completion, GenerationBackend
 
+log = logging.getLogger(__name__)
 _SEED_MIX = 0x9E3779B97F4A7C15
 _SEED_MASK = (1 << 62) - 1
 
@@ -115,6 +122,8 @@ class VLLMBackend(GenerationBackend):
         kw.update(engine_kw)
         self.llm = LLM(model=self.model_path, **kw)
         self.version = 0
+        log.info("vllm backend: vLLM does not expose the prompt's hidden states; per-prompt features (angle, "
+                 "embedding) are not reported, and strategies that read them (gain, pcl) fall back")
 
     @property
     def _in_process(self) -> bool:
