@@ -4,8 +4,9 @@ Post-Training").
 An online value model V(x) predicts the current policy's pass rate on prompt x and is trained on the group
 means the rollouts produce:
 
-    V(x)  = clip(b + w · phi(x), 0, 1)            phi = hashed character n-grams (n = 1..3) + the category
-    loss  = 1/2 (V(x) - mean_g)^2                 one SGD step per observed batch (MSE, as in the paper)
+    V(x)  = clip(b + w · phi(x) + u · psi(x), 0, 1)   phi = hashed character n-grams (n = 1..3) + the category
+                                                      psi = the policy's own embedding of x, when reported
+    loss  = 1/2 (V(x) - mean_g)^2                     one SGD step per observed batch (MSE, as in the paper)
 
 Each selection scores k*n random eligible candidates (k = `candidates`) with V and keeps the n with V closest
 to 0.5 — the prompts of intermediate difficulty — WITHOUT spending rollouts on the rejected candidates; that
@@ -18,6 +19,14 @@ category, its length, its digits); it cannot understand the prompt. One SGD step
 version), on that step's groups; late results join the open step. Changing `dim_bits` live restarts the
 model at the new size. Features are computed for candidates only, vectorised over the
 concatenated UTF-8 bytes of their prompts, so the cost is independent of the pool size.
+
+The policy's embedding (closer to the paper, whose value model reads the prompt with the policy's backbone): when
+workers report the feature `embedding` (the `hf` backend's mean last-layer token state of the prompt), each item
+keeps its latest one, projected to `embed_dim` numbers by a fixed random matrix (so the state stays O(items) at
+any model width); psi(x) is that projection, centred on a running mean of all of them (a model's hidden states
+share a large common direction) and scaled to unit length, and 0 for an item with no reported embedding. So the
+model learns on the embeddings wherever there are any, and is exactly the n-gram stand-in where there are none
+(e.g. a `vllm` worker, which reports none). The per-item projections are allocated with the first embedding.
 """
 from __future__ import annotations
 
@@ -27,6 +36,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from curriculum.events import EventBatch
+from curriculum.items import grow
 from curriculum.params import ItemLevelParams
 from curriculum.registry import register
 from curriculum.strategy import Strategy
@@ -40,6 +50,9 @@ class PCLParams(ItemLevelParams):
     lr: float = Field(0.5, gt=0, description="SGD learning rate of the value model")
     dim_bits: int = Field(14, ge=4, le=22, description="log2 of the hashed feature dimension")
     target: float = Field(0.5, ge=0, le=1, description="pass rate the selection aims at")
+    feature: str = Field("embedding", max_length=32, description="reported feature read as the policy's embedding "
+                         "of the prompt ('' ignores reported features)")
+    embed_dim: int = Field(32, ge=1, le=256, description="numbers kept per item of its projected embedding")
 
     @model_validator(mode="before")
     @classmethod
@@ -56,12 +69,20 @@ class PCL(Strategy):
     name = "pcl"
     description = "Prompt Curriculum Learning: online value model on prompt n-grams picks V(x) near 0.5."
     Params = PCLParams
-    state_attrs = ("w", "b", "mse")
+    state_attrs = ("w", "b", "mse", "u", "emb_mean", "emb_groups", "emb")
+    # `emb` (the items' projected embeddings) is not rewound at each report of a step: a fold only overwrites
+    # rows with the step's latest values, so folding the step again writes the same rows
+    step_attrs = ("w", "b", "mse", "u", "emb_mean", "emb_groups")
 
     def setup(self) -> None:
         self.w = np.zeros(1 << self.params.dim_bits)
         self.b = 0.5
         self.mse = float("nan")  # EMA of the model's squared error on fresh groups (before its update)
+        self.u = np.zeros(self.params.embed_dim)  # weights on psi(x)
+        self.emb_mean = np.zeros(self.params.embed_dim)
+        self.emb_groups = 0  # groups that came with an embedding
+        self.emb: np.ndarray | None = None  # (items, embed_dim) float32, nan rows: none reported yet
+        self._proj: dict[int, np.ndarray] = {}
 
     def features(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(segment, bucket, scale): sparse rows phi(x_i) for the items idx, each row L2-normalised."""
@@ -89,20 +110,58 @@ class PCL(Strategy):
         norm = np.sqrt(np.bincount(seg_all, weights=cnt.astype(np.float64) ** 2, minlength=len(raw)))
         return seg_all, bucket, cnt / norm[seg_all]
 
-    def predict(self, idx: np.ndarray) -> np.ndarray:
+    def linear(self, idx: np.ndarray) -> tuple[np.ndarray, tuple, np.ndarray]:
+        """(b + w·phi + u·psi for the items idx, phi's sparse rows, psi's dense rows)."""
         self.on_grow(0, 0)
         seg, bucket, scale = self.features(idx)
-        z = self.b + np.bincount(seg, weights=self.w[bucket] * scale, minlength=len(idx))
-        return np.clip(z, 0.0, 1.0)
+        psi = self.psi(idx)
+        z = self.b + np.bincount(seg, weights=self.w[bucket] * scale, minlength=len(idx)) + psi @ self.u
+        return z, (seg, bucket, scale), psi
+
+    def predict(self, idx: np.ndarray) -> np.ndarray:
+        return np.clip(self.linear(idx)[0], 0.0, 1.0)
 
     def on_grow(self, old_items: int, old_arms: int) -> None:
-        if len(self.w) != 1 << self.params.dim_bits:  # dim_bits changed live: start the model afresh
+        p = self.params
+        if len(self.w) != 1 << p.dim_bits or len(self.u) != p.embed_dim:  # changed live: start afresh
             self.setup()
+        if self.emb is not None and len(self.emb) < self.pool.size:
+            self.emb = grow(self.emb, self.pool.size, np.nan)
+
+    # -- the policy's embedding ------------------------------------------------------------------------
+    def project(self, e: np.ndarray) -> np.ndarray:
+        """(n, d) reported embeddings -> (n, embed_dim): a fixed Gaussian projection per width d (Johnson-
+        Lindenstrauss: distances are kept up to a few percent), the same for every run and restore."""
+        d, k = e.shape[1], self.params.embed_dim
+        if d not in self._proj:
+            self._proj[d] = np.random.default_rng(7919 * d + k).standard_normal((d, k)) / np.sqrt(k)
+        return e @ self._proj[d]
+
+    def store_embeddings(self, batch: EventBatch) -> None:
+        got = batch.feature(self.params.feature) if self.params.feature else None
+        if got is None or not got[1].any():
+            return
+        vals, present = got
+        z = self.project(vals[present])
+        if self.emb is None:
+            self.emb = np.full((self.pool.size, self.params.embed_dim), np.nan, dtype=np.float32)
+        if self.emb_groups == 0:  # (a step_attr: rewound with the step, unlike `emb`)
+            self.emb_mean = z.mean(axis=0)
+        self.emb[batch.item[present]] = z  # canonical order: a repeated item keeps its last
+        self.emb_mean = self.emb_mean + 0.05 * (z.mean(axis=0) - self.emb_mean)
+        self.emb_groups += int(present.sum())
+
+    def psi(self, idx: np.ndarray) -> np.ndarray:
+        """Centred, unit-length projected embeddings of the items idx (rows of 0 where none was reported)."""
+        if self.emb is None:
+            return np.zeros((len(idx), self.params.embed_dim))
+        c = self.emb[idx].astype(np.float64) - self.emb_mean
+        norm = np.linalg.norm(c, axis=1, keepdims=True)
+        return np.where(np.isnan(norm) | (norm == 0), 0.0, c / np.where(norm > 0, norm, 1.0))
 
     def update(self, batch: EventBatch) -> None:
-        self.on_grow(0, 0)
-        seg, bucket, scale = self.features(batch.item)
-        z = self.b + np.bincount(seg, weights=self.w[bucket] * scale, minlength=len(batch))
+        self.store_embeddings(batch)
+        z, (seg, bucket, scale), psi = self.linear(batch.item)
         err = np.clip(z, 0, 1) - batch.mean
         sq = float(np.mean(err**2))
         self.mse = sq if np.isnan(self.mse) else self.mse + 0.05 * (sq - self.mse)
@@ -110,10 +169,13 @@ class PCL(Strategy):
         g = (z - batch.mean) / len(batch)
         self.w -= self.params.lr * np.bincount(bucket, weights=g[seg] * scale, minlength=len(self.w))
         self.b -= self.params.lr * float(g.sum())
+        self.u -= self.params.lr * (psi.T @ g)
 
     def choose(self, n: int, candidates: np.ndarray) -> np.ndarray:
         v = self.predict(candidates)
         return candidates[np.argsort(np.abs(v - self.params.target), kind="stable")[:n]]
 
     def details(self) -> dict:
-        return {"value_mse": None if np.isnan(self.mse) else self.mse, "value_bias": self.b}
+        return {"value_mse": None if np.isnan(self.mse) else self.mse, "value_bias": self.b,
+                "embedding_groups": self.emb_groups,
+                "items_with_embedding": 0 if self.emb is None else int((~np.isnan(self.emb[:, 0])).sum())}
