@@ -13,6 +13,12 @@
   what the others hold, as leases do) and all report with the same policy version, in a shuffled order — the
   shape of a real run with several rollout actors.
 
+* `angle_noise` (off by default) makes the student report a **synthetic** per-item feature `angle`, for the
+  `gain` strategy: a stand-in for the policy's angle concentration that assumes the GAIN-RL premise (a high
+  concentration marks a prompt learnable early): the item's pass probability under the initial skill plus
+  N(0, angle_noise), clipped to [0, 1]; uniform in [0, 1] on the noisy categories. It is fixed for the run, as
+  the paper's ranking by the initial model is. No real model is behind it.
+
 `run()` drives a real strategy through select/observe; the `rollout_filter` baseline instead oversamples k*n
 random candidates, rolls ALL of them out (and pays for them), and keeps up to n groups with mixed outcomes
 (DAPO-style dynamic sampling) — the rollout-based filtering that PCL's value model is meant to beat.
@@ -49,6 +55,8 @@ class SimConfig(BaseModel):
     oversample: int = Field(4, ge=1, description="k of the rollout_filter baseline")
     eval_every: int = Field(5, ge=1, description="steps between accuracy records")
     workers: int = Field(1, ge=1, description="rollout workers sharing each step (same policy version)")
+    angle_noise: float | None = Field(None, ge=0, description="SYNTHETIC feature `angle` per item: initial pass "
+                                      "probability + N(0, angle_noise) (none: no feature is reported)")
 
 NOISE = "N"  # category-name prefix of the noisy categories
 
@@ -63,6 +71,15 @@ class SimulatedStudent:
         self.difficulty = self.category + rng.normal(0, cfg.spread, size=len(self.category))
         self.skill = np.full(k + cfg.noisy, cfg.skill0, dtype=np.float64)
         self.rng = np.random.default_rng(seed + 1)
+        self.angle = None if cfg.angle_noise is None else self.synthetic_angle(np.random.default_rng(seed + 3))
+
+    def synthetic_angle(self, rng: np.random.Generator) -> np.ndarray:
+        """SYNTHETIC (see the module docstring): not read from any model."""
+        a = self.pass_prob() + rng.normal(0, self.cfg.angle_noise, size=len(self.category))
+        return np.clip(np.where(self.noisy, rng.random(len(self.category)), a), 0.0, 1.0)
+
+    def features(self, idx: np.ndarray) -> dict[str, np.ndarray] | None:
+        return None if self.angle is None else {"angle": self.angle[idx][:, None]}
 
     def category_name(self, c: int) -> str:
         k = self.cfg.categories
@@ -120,7 +137,8 @@ def _step(strat, student: SimulatedStudent, cfg: SimConfig, n: int, version: int
     for j in order:
         sel, rewards = reports[j]
         if len(sel):
-            strat.observe(EventBatch(sel.indices, rewards, np.full(len(sel), version)))
+            strat.observe(EventBatch(sel.indices, rewards, np.full(len(sel), version),
+                                     features=student.features(sel.indices) or {}))
             out.append((sel, rewards))
     return out
 
