@@ -24,22 +24,23 @@ from curriculum.simulator import SimConfig, run, summarize
 
 RESULTS = Path(__file__).parent / "results"
 
-#: label -> (strategy, params, angle_noise of the synthetic feature; None: no feature)
+#: label -> (strategy, params, angle_noise of the synthetic feature (None: no feature), known offline)
 ROWS = {
-    "uniform": ("uniform", {}, None),
-    "default": (DEFAULT_STRATEGY["name"], DEFAULT_STRATEGY["params"], None),
-    "gain, no feature (fallback)": ("gain", {}, None),
-    "gain, synthetic angle, noise 0.05": ("gain", {}, 0.05),
-    "gain, synthetic angle, noise 0.2": ("gain", {}, 0.2),
-    "gain, synthetic angle, noise 1.0": ("gain", {}, 1.0),
-    "gain step 0.01, synthetic angle, noise 0.05": ("gain", {"step": 0.01}, 0.05),
+    "uniform": ("uniform", {}, None, False),
+    "default": (DEFAULT_STRATEGY["name"], DEFAULT_STRATEGY["params"], None, False),
+    "gain, no feature (fallback)": ("gain", {}, None, False),
+    "gain, synthetic angle, noise 0.05": ("gain", {}, 0.05, False),
+    "gain, synthetic angle, noise 0.2": ("gain", {}, 0.2, False),
+    "gain, synthetic angle, noise 1.0": ("gain", {}, 1.0, False),
+    "gain, synthetic angle offline, noise 0.05": ("gain", {}, 0.05, True),
+    "gain step 0.01, synthetic angle, noise 0.05": ("gain", {"step": 0.01}, 0.05, False),
 }
 
 
 def simulated(seeds: int, budget: int) -> dict:
     out = {}
-    for label, (name, params, noise) in ROWS.items():
-        cfg = SimConfig(budget=budget, angle_noise=noise)
+    for label, (name, params, noise, offline) in ROWS.items():
+        cfg = SimConfig(budget=budget, angle_noise=noise, angle_offline=offline)
         s = summarize([run(name, params, seed, cfg) for seed in range(seeds)], cfg)
         out[label] = {k: s[k] for k in ("rollouts_to_target_median", "rollouts_to_target_iqr", "reached",
                                         "final_accuracy_median", "noisy_share_median")}
@@ -48,6 +49,25 @@ def simulated(seeds: int, budget: int) -> dict:
     base = out["uniform"]["rollouts_to_target_median"]
     for v in out.values():
         v["speedup_vs_uniform"] = base / v["rollouts_to_target_median"]
+    return out
+
+
+def mu_trace(offline: bool, steps=(10, 20, 40, 80, 160)) -> dict:
+    """Where the center stands after so many steps (seed 0, synthetic angle noise 0.05)."""
+    from curriculum.items import ItemPool
+    from curriculum.registry import make_strategy
+    from curriculum.simulator import SimulatedStudent, _step
+
+    cfg = SimConfig(angle_noise=0.05, angle_offline=offline)
+    student = SimulatedStudent(cfg, 0)
+    s = make_strategy("gain", ItemPool(student.items()), {}, seed=0, group_size=cfg.group_size)
+    rng, out = np.random.default_rng(2), {}
+    for v in range(1, max(steps) + 1):
+        for sel, r in _step(s, student, cfg, cfg.batch, v, rng):
+            student.learn(sel.indices, r)
+        if v in steps:
+            out[v] = {"mu": round(s.mu, 3), "accuracy": round(student.accuracy()[0], 3)}
+    print("offline" if offline else "online", out, flush=True)
     return out
 
 
@@ -105,7 +125,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--budget", type=int, default=200_000)
     ap.add_argument("--reps", type=int, default=30)
     a = ap.parse_args(argv)
-    res = {"simulated": simulated(a.seeds, a.budget), "hf_feature_cost": hf_cost(a.reps),
+    res = {"simulated": simulated(a.seeds, a.budget),
+           "mu_trace": {"online": mu_trace(False), "offline": mu_trace(True)}, "hf_feature_cost": hf_cost(a.reps),
            "seeds": a.seeds, "budget": a.budget}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "gain.json").write_text(json.dumps(res, indent=1))

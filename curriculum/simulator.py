@@ -57,6 +57,8 @@ class SimConfig(BaseModel):
     workers: int = Field(1, ge=1, description="rollout workers sharing each step (same policy version)")
     angle_noise: float | None = Field(None, ge=0, description="SYNTHETIC feature `angle` per item: initial pass "
                                       "probability + N(0, angle_noise) (none: no feature is reported)")
+    angle_offline: bool = Field(False, description="also put the synthetic angle in every item's metadata at the "
+                                "start (the paper's offline ranking pass); else it is known once reported")
 
 NOISE = "N"  # category-name prefix of the noisy categories
 
@@ -87,8 +89,10 @@ class SimulatedStudent:
 
     def items(self) -> list[dict]:
         """Learnable levels carry their level as prior difficulty; noisy items carry none (nothing is known)."""
+        offline = self.angle is not None and self.cfg.angle_offline
         return [{"id": f"s{i}", "prompt": f"level {c} item {i}", "category": self.category_name(c),
-                 **({} if c >= self.cfg.categories else {"difficulty": float(c)})}
+                 **({} if c >= self.cfg.categories else {"difficulty": float(c)}),
+                 **({"metadata": {"angle": float(self.angle[i])}} if offline else {})}
                 for i, c in enumerate(self.category.tolist())]
 
     def pass_prob(self, idx: np.ndarray | None = None) -> np.ndarray:
