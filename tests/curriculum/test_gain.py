@@ -191,3 +191,19 @@ def test_a_feature_whose_length_changes_within_a_report_is_rejected_and_changes_
     with pytest.raises(InvalidReport, match=r"results\[1\]\.features\.embedding: 3 numbers, but results\[0\] sent 2"):
         st.validate_report(results)
     assert codec.encode(st.state_dict()) == before
+
+
+def test_the_simulators_synthetic_angle_reaches_gain():
+    from curriculum.simulator import SimConfig, SimulatedStudent, _step
+
+    cfg = SimConfig(categories=2, noisy=1, items_per_category=30, angle_noise=0.0, angle_offline=False)
+    student = SimulatedStudent(cfg, 0)
+    learnable = ~student.noisy
+    assert np.allclose(student.angle[learnable], student.pass_prob()[learnable])  # noise 0: the pass rate itself
+    s = make_strategy("gain", ItemPool(student.items()), {}, seed=0)
+    assert s.details()["measured"] == 0  # online: known once reported
+    reports = _step(s, student, cfg, 16, 1, np.random.default_rng(0))
+    idx = np.concatenate([sel.indices for sel, _ in reports])
+    assert s.details()["measured"] == 16 and np.allclose(s.angle[idx], student.angle[idx])
+    offline = SimulatedStudent(cfg.model_copy(update={"angle_offline": True}), 0)
+    assert make_strategy("gain", ItemPool(offline.items()), {}).details()["measured"] == 90
