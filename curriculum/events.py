@@ -47,6 +47,8 @@ def check_features(v: Any) -> Any:
             where = f"features[{name!r}]" + (f"[{k}]" if isinstance(x, list) else "")
             if isinstance(e, bool) or not isinstance(e, (int, float)):
                 raise ValueError(f"{where} is {e!r}: a feature is a number or a list of numbers")
+            if isinstance(e, int) and abs(e) > 2**1023:  # math.isfinite would raise OverflowError
+                raise ValueError(f"{where} is out of the range of a float: features must be finite numbers")
             if not math.isfinite(e):
                 raise ValueError(f"{where} is {e}: features must be finite numbers")
     return v

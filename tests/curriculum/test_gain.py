@@ -136,6 +136,7 @@ def test_a_step_in_several_reports_equals_one_report():
     ({"embedding": [0.0] * 4097}, "1 to 4096"),
     ({"angle": "high"}, "a number or a list of numbers"),
     ({"angle": True}, "a number or a list of numbers"),
+    ({"angle": 10**400}, "out of the range of a float"),
     ({f"f{i}": 1.0 for i in range(9)}, "at most 8"),
 ])
 def test_bad_features_are_rejected_with_a_clear_message(bad, msg):

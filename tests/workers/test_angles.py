@@ -76,6 +76,12 @@ def test_the_angles_differ_between_prompts_and_no_features_when_off(backend):
     assert off.reports_features == () and all(g[0].features == {} for g in off.generate(PROMPTS, 1, max_tokens=2))
 
 
+def test_vllm_says_it_reports_no_features():
+    from workers.backends.vllm import VLLMBackend  # the module imports vllm lazily: no engine is started here
+
+    assert VLLMBackend.reports_features == ()
+
+
 def test_angle_on_synthetic_vectors():
     L, d = 5, 8
     real = torch.ones(1, L, dtype=torch.bool)
