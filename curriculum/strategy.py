@@ -70,6 +70,8 @@ class Strategy(NoiseGuard, StepLedger, ABC):
     _SELECT_ARM = ("arm_share",)
     #: `state_attrs` that update() changes (rewound at each report of the open step); default: all of them
     step_attrs: ClassVar[tuple[str, ...] | None] = None
+    #: `item_state` arrays that select() changes (lease-time records): snapshotted, not part of a step's rewind
+    select_items: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, pool: ItemPool, params: dict | StrategyParams | None = None, *, seed: int = 0,
                  group_size: int = 8) -> None:
@@ -186,7 +188,7 @@ class Strategy(NoiseGuard, StepLedger, ABC):
         return {**self._COMMON_ARM, **self.arm_state}
 
     def _item_names(self) -> list[str]:
-        return list(self._item_spec())
+        return [n for n in self._item_spec() if n not in self.select_items]
 
     def _arm_names(self) -> list[str]:
         return [n for n in self._arm_spec() if n not in self._SELECT_ARM]
