@@ -150,3 +150,39 @@ class Calibration:
         return {"resolved": int(tot[0]), "brier": tot[1] / tot[0] if tot[0] else None,
                 "spearman": tot[2] / tot[3] if tot[3] else None, "latest": hist[-1] if hist else None,
                 "history": {k: [r.get(k) for r in rows] for k in keys}}
+
+
+def _find(d: Any, key: str) -> dict | None:
+    """The first dict under `key` in nested details, breadth-first (a wrapper's own before its inner's)."""
+    queue = [d]
+    while queue:
+        x = queue.pop(0)
+        if isinstance(x, dict):
+            if isinstance(x.get(key), dict):
+                return x[key]
+            queue.extend(v for v in x.values() if isinstance(v, dict))
+    return None
+
+
+def live_summary(details: dict) -> dict:
+    """The flat numbers `/metrics` exports from a strategy's `details`: calibration (run Brier, mean and latest
+    Spearman), the skip gate's precision / recall / re-tests, and the screening overhead; absent parts omitted."""
+    out: dict[str, float] = {}
+    cal = _find(details, "calibration")
+    if cal:
+        latest = cal.get("latest") or {}
+        for k, v in (("resolved", cal.get("resolved")), ("brier", cal.get("brier")), ("spearman", cal.get("spearman")),
+                     ("spearman_latest", latest.get("spearman")), ("brier_latest", latest.get("brier"))):
+            if v is not None:
+                out["calibration_" + k] = float(v)
+    gate = _find(details, "skip_gate")
+    if gate:
+        for k in ("precision", "recall", "retests", "skipped"):
+            if gate.get(k) is not None:
+                out["skip_gate_" + k] = float(gate[k])
+    scr = _find(details, "screening")
+    if scr:
+        for k, name in (("screen_rollouts", "rollouts"), ("screen_tokens", "tokens"), ("screens", "groups"),
+                        ("qualified", "qualified")):
+            out["screen_" + name] = float(scr[k])
+    return out
