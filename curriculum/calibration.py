@@ -142,7 +142,7 @@ class Calibration:
             tot[3] += 1
 
     # -- reading --------------------------------------------------------------------------------------------
-    def metrics(self, last: int = 64) -> dict:
+    def metrics(self, last: int = HISTORY) -> dict:
         """Totals, the latest version's row, and the last `last` rows as columns (for plots)."""
         tot, hist = self._get("tot"), self._get("hist")
         rows = hist[-last:]
@@ -152,7 +152,7 @@ class Calibration:
                 "history": {k: [r.get(k) for r in rows] for k in keys}}
 
 
-def _find(d: Any, key: str) -> dict | None:
+def find_part(d: Any, key: str) -> dict | None:
     """The first dict under `key` in nested details, breadth-first (a wrapper's own before its inner's)."""
     queue = [d]
     while queue:
@@ -168,19 +168,19 @@ def live_summary(details: dict) -> dict:
     """The flat numbers `/metrics` exports from a strategy's `details`: calibration (run Brier, mean and latest
     Spearman), the skip gate's precision / recall / re-tests, and the screening overhead; absent parts omitted."""
     out: dict[str, float] = {}
-    cal = _find(details, "calibration")
+    cal = find_part(details, "calibration")
     if cal:
         latest = cal.get("latest") or {}
         for k, v in (("resolved", cal.get("resolved")), ("brier", cal.get("brier")), ("spearman", cal.get("spearman")),
                      ("spearman_latest", latest.get("spearman")), ("brier_latest", latest.get("brier"))):
             if v is not None:
                 out["calibration_" + k] = float(v)
-    gate = _find(details, "skip_gate")
+    gate = find_part(details, "skip_gate")
     if gate:
         for k in ("precision", "recall", "retests", "skipped"):
             if gate.get(k) is not None:
                 out["skip_gate_" + k] = float(gate[k])
-    scr = _find(details, "screening")
+    scr = find_part(details, "screening")
     if scr:
         for k, name in (("screen_rollouts", "rollouts"), ("screen_tokens", "tokens"), ("screens", "groups"),
                         ("qualified", "qualified")):

@@ -30,7 +30,9 @@ class RewardEvent(BaseModel):
     policy_version: int | None = Field(default=None, ge=0, description="policy that generated the samples; "
                                        "omitted = the experiment's current version")
     rollout_id: str | None = Field(default=None, min_length=1, max_length=256)
-    signals: dict[str, float] = Field(default_factory=dict, description="extra per-group signals, e.g. tokens, angle")
+    signals: dict[str, float] = Field(default_factory=dict, description="extra per-group signals, e.g. tokens, angle. "
+                                      "`tokens`: completion tokens generated for the group, summed over its samples "
+                                      "(>= 0); the experiment's cost accounting counts them (state details.cost)")
 
     @field_validator("rewards")
     @classmethod
@@ -46,6 +48,8 @@ class RewardEvent(BaseModel):
         for k, r in v.items():
             if not math.isfinite(r):
                 raise ValueError(f"signals[{k!r}] is {r}: signals must be finite numbers")
+            if k == "tokens" and r < 0:
+                raise ValueError(f"signals['tokens'] is {r}: a token count cannot be negative")
         return v
 
 
