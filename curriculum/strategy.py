@@ -259,10 +259,13 @@ class Strategy(NoiseGuard, StepLedger, ABC):
         self.events, self.degenerate = d["events"], d["degenerate"]
         self.sampler.load_state_dict(d["sampler"])
         self.load_ledger_state(d)
-        for name in {**self._item_spec(), **self._arm_spec()}:
-            setattr(self, name, np.array(d[name]))
+        # state added to a strategy after a snapshot was written (e.g. calibration arrays) starts at its fill
+        sizes = {**dict.fromkeys(self._item_spec(), d["n_items"]), **dict.fromkeys(self._arm_spec(), d["n_arms"])}
+        for name, (dt, fill) in {**self._item_spec(), **self._arm_spec()}.items():
+            setattr(self, name, np.array(d[name]) if name in d else np.full(sizes[name], fill, dtype=dt))
         for name in self.state_attrs:
-            setattr(self, name, copy_state(d[name]))
+            if name in d:
+                setattr(self, name, copy_state(d[name]))
         self._n_items, self._n_arms = d["n_items"], d["n_arms"]
         self.sync()
 

@@ -177,3 +177,16 @@ def test_experiment_reports_cost_and_keeps_it_in_the_snapshot():
     assert (cost["rollouts"], cost["tokens"], cost["waste_tokens"], cost["informative_tokens"]) == (4, 12, 7, 5)
     back = ExperimentState.from_state_dict(codec.decode(codec.encode(st.state_dict())))
     assert back.describe()["details"]["cost"] == cost
+
+
+def test_a_snapshot_written_before_calibration_still_loads():
+    s = make_strategy("mopps", pool(6), seed=0)
+    sel = s.select(3)
+    s.observe(EventBatch(sel.indices, np.ones((3, 8)), np.zeros(3)))
+    d = codec.decode(codec.encode(s.state_dict()))
+    for k in [k for k in d if k.startswith("cal_")]:
+        del d[k]  # as a snapshot of mopps before it recorded predictions
+    back = make_strategy("mopps", pool(6), seed=0)
+    back.load_state_dict(d)
+    assert back.cal_lease.tolist() == [0] * 6 and back.cal_seq == 0 and back.pred_alpha.tolist() == s.pred_alpha.tolist()
+    assert back.select(3).indices.tolist() == s.select(3).indices.tolist()
