@@ -177,7 +177,7 @@ def live_summary(details: dict) -> dict:
                 out["calibration_" + k] = float(v)
     gate = find_part(details, "skip_gate")
     if gate:
-        for k in ("precision", "recall", "retests", "skipped"):
+        for k in ("precision", "recall", "retests", "skipped", "retest_rollouts", "retest_tokens"):
             if gate.get(k) is not None:
                 out["skip_gate_" + k] = float(gate[k])
     scr = find_part(details, "screening")
