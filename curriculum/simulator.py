@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from curriculum.calibration import live_summary
+from curriculum.calibration import find_part, live_summary
 from curriculum.events import EventBatch
 from curriculum.items import ItemPool
 from curriculum.registry import make_strategy
@@ -211,8 +211,11 @@ def run(strategy: str, params: dict[str, Any] | None = None, seed: int = 0, cfg:
             keep = np.flatnonzero(~degen)[: cfg.batch]
         student.learn(idx[keep], rewards[keep])
         tally.end_step()
-    # how the strategy's predictions held up, and its screening / re-test overhead (empty for the rest)
-    return {**tally.result(strategy, seed), "predictions": live_summary(strat.describe()["details"])}
+    # how the strategy's predictions held up (per policy version too), and its screening / re-test overhead
+    details = strat.describe()["details"]
+    cal = find_part(details, "calibration")
+    return {**tally.result(strategy, seed), "predictions": live_summary(details),
+            **({"calibration_history": cal["history"]} if cal else {})}
 
 
 def summarize(runs: list[dict], cfg: SimConfig) -> dict:

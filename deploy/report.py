@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from curriculum.calibration import find_part, live_summary
 from curriculum.sources.arithmetic import NOISE
 from deploy.config import RunConfig
@@ -168,12 +170,14 @@ def plot_calibration(runs: list[dict], summary: list[dict], path: Path) -> None:
         none = lambda xs: [float("nan") if x is None else x for x in xs]  # noqa: E731
         axes[0].plot(v, none(h["spearman"]), color=f"C{k}", lw=0.8, label=s["strategy"])
         axes[1].plot(v, none(h["brier"]), color=f"C{k}", lw=0.8, label=s["strategy"])
-        for key, ls in (("precision", "-"), ("recall", ":")):
-            if key in h:
-                axes[2].plot(v, none(h[key]), color=f"C{k}", ls=ls, lw=0.8, label=f"{s['strategy']} {key}")
+        if "gate_tp" in h:  # few re-tests per version: the running precision / recall over the versions shown
+            tp, fp, fn, tp_w = (np.cumsum(none(h[c])) for c in ("gate_tp", "gate_fp", "gate_fn", "gate_tp_w"))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                axes[2].plot(v, tp / (tp + fp), color=f"C{k}", lw=0.8, label=f"{s['strategy']} precision")
+                axes[2].plot(v, tp_w / (tp_w + fn), color=f"C{k}", ls=":", lw=0.8, label=f"{s['strategy']} recall")
     axes[0].set(title="Spearman: predicted vs realized pass rate", xlabel="policy version", ylim=(-1.02, 1.02))
-    axes[1].set(title="Brier score of 'degenerate' (lower is better)", xlabel="policy version", ylim=(-0.01, 0.5))
-    axes[2].set(title="skip gate on its re-tests", xlabel="policy version", ylim=(-0.02, 1.02))
+    axes[1].set(title="Brier score of 'degenerate' (lower is better)", xlabel="policy version", ylim=(-0.01, 1.01))
+    axes[2].set(title="skip gate on its re-tests (running)", xlabel="policy version", ylim=(-0.02, 1.02))
     for a in axes:
         if a.get_legend_handles_labels()[0]:
             a.legend(fontsize=8)

@@ -119,6 +119,7 @@ class Gated(Strategy):
         self.gate.resolve(batch.item, batch.degenerate)
         d = {n: getattr(self, "gate_" + n) - v for n, v in before.items()}
         return {"gate_tp": int(d["tp"]), "gate_fp": int(d["fp"]), "gate_fn": int(d["fn"]),
+                "gate_tp_w": float(d["tp_w"]),
                 "precision": d["tp"] / (d["tp"] + d["fp"]) if d["tp"] + d["fp"] else None,
                 "recall": d["tp_w"] / (d["tp_w"] + d["fn"]) if d["tp_w"] + d["fn"] else None}
 
