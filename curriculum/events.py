@@ -64,7 +64,9 @@ class RewardEvent(BaseModel):
     policy_version: int | None = Field(default=None, ge=0, description="policy that generated the samples; "
                                        "omitted = the experiment's current version")
     rollout_id: str | None = Field(default=None, min_length=1, max_length=256)
-    signals: dict[str, float] = Field(default_factory=dict, description="extra per-group signals, e.g. tokens, angle")
+    signals: dict[str, float] = Field(default_factory=dict, description="extra per-group signals, e.g. tokens, angle. "
+                                      "`tokens`: completion tokens generated for the group, summed over its samples "
+                                      "(>= 0); the experiment's cost accounting counts them (state details.cost)")
     features: dict[FeatureName, Feature] = Field(
         default_factory=dict, max_length=MAX_FEATURES,
         description="optional: what the policy itself says about this prompt, by name: a finite number or a list "
@@ -91,6 +93,8 @@ class RewardEvent(BaseModel):
         for k, r in v.items():
             if not math.isfinite(r):
                 raise ValueError(f"signals[{k!r}] is {r}: signals must be finite numbers")
+            if k == "tokens" and r < 0:
+                raise ValueError(f"signals['tokens'] is {r}: a token count cannot be negative")
         return v
 
 

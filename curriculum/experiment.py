@@ -24,6 +24,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from curriculum.cost import CostLedger
 from curriculum.dedup import SeenIds
 from curriculum.events import EventBatch, RewardEvent
 from curriculum.items import Item, ItemPool, grow
@@ -85,6 +86,7 @@ class ExperimentState:
         self.duplicates = 0
         self.leases_expired = 0
         self.applied = 0  # records applied
+        self.cost = CostLedger()  # rollouts and tokens spent, and wasted on degenerate groups (curriculum.cost)
 
     # -- records -------------------------------------------------------------------------------
     def apply(self, rec: dict) -> dict:
@@ -199,6 +201,7 @@ class ExperimentState:
             batch = EventBatch.from_events(fresh, idx, default_version=self.policy_version,
                                            reward_range=self.config.reward_range)
             self.strategy.observe(batch)
+            self.cost.add(batch)
             self.policy_version = max(self.policy_version, int(batch.policy_version.max()))
             self.seen.advance(self.policy_version)
         return {"accepted": len(fresh), "duplicates": dup}
@@ -215,6 +218,7 @@ class ExperimentState:
             "counters": {"batches": self.batches, "policy_version": self.policy_version,
                          "duplicates": self.duplicates, "leases_expired": self.leases_expired,
                          "applied": self.applied},
+            "cost": self.cost.state_dict(),
         }
 
     @classmethod
@@ -231,6 +235,7 @@ class ExperimentState:
         st.seen = SeenIds.from_state_dict(d["seen"], c["policy_version"])
         st.batches, st.policy_version, st.duplicates = c["batches"], c["policy_version"], c["duplicates"]
         st.leases_expired, st.applied = c["leases_expired"], c["applied"]
+        st.cost.load_state_dict(d.get("cost", {}))  # snapshots written before cost accounting: zeros
         return st
 
     # -- reading ---------------------------------------------------------------------------------
@@ -247,7 +252,7 @@ class ExperimentState:
         d["policy_version"] = self.policy_version
         d["details"] = {**d["details"], "duplicates": self.duplicates, "leases_expired": self.leases_expired,
                         "leased": int(self.leased_mask().sum()), "batches": self.batches,
-                        "lease_keys": len(self.keyed)}
+                        "lease_keys": len(self.keyed), "cost": self.cost.metrics()}
         return d
 
 

@@ -4,7 +4,8 @@
 * Per-category skill s_k; a rollout on item i succeeds with p_i = sigmoid(slope (s_k - d_i)).
 * GRPO learns only from groups with mixed outcomes: a group with success share m moves the skill of its
   category by  lr * 4 m (1 - m)  (0 for degenerate groups, largest at m = 0.5), and `transfer` of that to
-  the neighbouring categories.
+  the neighbouring categories. With `gain_per_sample`, times (samples in the group) / group_size: a token-mean
+  loss weighs a group by its samples, which matters when strategies lease groups of different sizes (screen).
 * `noisy` extra categories whose rewards are Bernoulli(0.5) whatever the skill and that teach nothing (a
   partial-credit scorer on a small model, ambiguous references, a flaky verifier): high group variance, no
   learning. They are the last categories (`NOISE` prefix) and count in no accuracy.
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from curriculum.calibration import find_part, live_summary
 from curriculum.events import EventBatch
 from curriculum.items import ItemPool
 from curriculum.registry import make_strategy
@@ -59,6 +61,8 @@ class SimConfig(BaseModel):
                                       "probability + N(0, angle_noise) (none: no feature is reported)")
     angle_offline: bool = Field(False, description="also put the synthetic angle in every item's metadata at the "
                                 "start (the paper's offline ranking pass); else it is known once reported")
+    gain_per_sample: bool = Field(False, description="scale a group's skill gain by its size / group_size (a 4-sample "
+                                  "screen teaches half what an 8-sample group does); false: every group alike")
 
 NOISE = "N"  # category-name prefix of the noisy categories
 
@@ -110,6 +114,8 @@ class SimulatedStudent:
     def learn(self, idx: np.ndarray, rewards: np.ndarray) -> None:
         m = np.nanmean(rewards, axis=1)
         gain = np.where(self.noisy[idx], 0.0, self.cfg.lr * 4 * m * (1 - m))  # noise teaches nothing
+        if self.cfg.gain_per_sample:
+            gain = gain * (~np.isnan(rewards)).sum(axis=1) / self.cfg.group_size
         k = self.cfg.categories
         g = np.bincount(self.category[idx], weights=gain, minlength=len(self.skill))[:k]
         self.skill[:k] += g
@@ -227,7 +233,11 @@ def run(strategy: str, params: dict[str, Any] | None = None, seed: int = 0, cfg:
             keep = np.flatnonzero(~degen)[: cfg.batch]
         student.learn(idx[keep], rewards[keep])
         tally.end_step()
-    return tally.result(strategy, seed)
+    # how the strategy's predictions held up (per policy version too), and its screening / re-test overhead
+    details = strat.describe()["details"]
+    cal = find_part(details, "calibration")
+    return {**tally.result(strategy, seed), "predictions": live_summary(details),
+            **({"calibration_history": cal["history"]} if cal else {})}
 
 
 def summarize(runs: list[dict], cfg: SimConfig) -> dict:
@@ -242,6 +252,8 @@ def summarize(runs: list[dict], cfg: SimConfig) -> dict:
         "degenerate_to_target_median": float(np.median([r.get("degenerate_to_target", r["degenerate_ratio"])
                                                         for r in runs])),
         "noisy_share_median": float(np.median([r["noisy_share"] for r in runs])),
+        **{k + "_median": float(np.median([r["predictions"][k] for r in runs]))
+           for k in runs[0].get("predictions", {}) if all(k in r.get("predictions", {}) for r in runs)},
     }
 
 

@@ -70,6 +70,8 @@ class Strategy(NoiseGuard, StepLedger, ABC):
     _SELECT_ARM = ("arm_share",)
     #: `state_attrs` that update() changes (rewound at each report of the open step); default: all of them
     step_attrs: ClassVar[tuple[str, ...] | None] = None
+    #: `item_state` arrays that select() changes (lease-time records): snapshotted, not part of a step's rewind
+    select_items: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, pool: ItemPool, params: dict | StrategyParams | None = None, *, seed: int = 0,
                  group_size: int = 8) -> None:
@@ -186,7 +188,7 @@ class Strategy(NoiseGuard, StepLedger, ABC):
         return {**self._COMMON_ARM, **self.arm_state}
 
     def _item_names(self) -> list[str]:
-        return list(self._item_spec())
+        return [n for n in self._item_spec() if n not in self.select_items]
 
     def _arm_names(self) -> list[str]:
         return [n for n in self._arm_spec() if n not in self._SELECT_ARM]
@@ -257,10 +259,13 @@ class Strategy(NoiseGuard, StepLedger, ABC):
         self.events, self.degenerate = d["events"], d["degenerate"]
         self.sampler.load_state_dict(d["sampler"])
         self.load_ledger_state(d)
-        for name in {**self._item_spec(), **self._arm_spec()}:
-            setattr(self, name, np.array(d[name]))
+        # state added to a strategy after a snapshot was written (e.g. calibration arrays) starts at its fill
+        sizes = {**dict.fromkeys(self._item_spec(), d["n_items"]), **dict.fromkeys(self._arm_spec(), d["n_arms"])}
+        for name, (dt, fill) in {**self._item_spec(), **self._arm_spec()}.items():
+            setattr(self, name, np.array(d[name]) if name in d else np.full(sizes[name], fill, dtype=dt))
         for name in self.state_attrs:
-            setattr(self, name, copy_state(d[name]))
+            if name in d:
+                setattr(self, name, copy_state(d[name]))
         self._n_items, self._n_arms = d["n_items"], d["n_arms"]
         self.sync()
 

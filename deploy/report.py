@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
+from curriculum.calibration import find_part, live_summary
 from curriculum.sources.arithmetic import NOISE
 from deploy.config import RunConfig
 
@@ -61,7 +64,21 @@ def summarise_run(run: dict, cfg: RunConfig, warm: dict, targets: list[str], tar
             "noise_share": by_cat.get(NOISE, 0) / max(sum(by_cat.values()), 1),
             "rollouts_by_category": by_cat, "time_split": run["time_split"],
             "time_shares": {k: run["time_split"][k] / max(run["wall_s"], 1e-9) for k in TIME_KEYS},
-            "controller_share": controller_share(run["time_split"])}
+            "controller_share": controller_share(run["time_split"]),
+            **predictions(run["final_state"])}
+
+
+def predictions(state: dict) -> dict:
+    """The strategy's cost in rollouts and tokens, and how its lease-time predictions held up (None where it makes
+    none): the service's own accounting, read off the final /state."""
+    details = state.get("details", {})
+    return {"cost": details.get("cost"), "predictions": live_summary(details) or None}
+
+
+def calibration_history(run: dict) -> dict | None:
+    """Per policy version: Spearman, Brier and (skip gate) precision / recall, from the final /state."""
+    cal = find_part(run["final_state"].get("details", {}), "calibration")
+    return cal["history"] if cal and cal.get("history") else None
 
 
 def step_shares(run: dict) -> tuple[list[int], list[float], list[float]]:
@@ -87,6 +104,8 @@ def write_report(runs: list[dict], cfg: RunConfig, out: Path, warm: dict, target
     (out / "metrics.json").write_text(json.dumps({"config": cfg.model_dump(), **report, "runs": runs}, indent=1))
     plot_compare(runs, summary, targets, target, out / "compare.png")
     plot_arm_weights(runs, summary, out / "arm_weights.png")
+    if any(calibration_history(r) for r in runs):
+        plot_calibration(runs, summary, out / "calibration.png")
     return report
 
 
@@ -133,6 +152,35 @@ def plot_arm_weights(runs: list[dict], summary: list[dict], path: Path) -> None:
         ax.set_title(f"{s['strategy']}: arm weights")
         ax.set_xlabel("trainer step")
         ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_calibration(runs: list[dict], summary: list[dict], path: Path) -> None:
+    """How well each predicting strategy's model of the learner held up, per policy version: Spearman correlation
+    of predicted vs realized pass rate, Brier score of 'degenerate', and the skip gate's precision and recall."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.2))
+    for k, (run, s) in enumerate(zip(runs, summary)):
+        h = calibration_history(run)
+        if not h:
+            continue
+        v = h["version"]
+        none = lambda xs: [float("nan") if x is None else x for x in xs]  # noqa: E731
+        axes[0].plot(v, none(h["spearman"]), color=f"C{k}", lw=0.8, label=s["strategy"])
+        axes[1].plot(v, none(h["brier"]), color=f"C{k}", lw=0.8, label=s["strategy"])
+        if "gate_tp" in h:  # few re-tests per version: the running precision / recall over the versions shown
+            tp, fp, fn, tp_w = (np.cumsum(none(h[c])) for c in ("gate_tp", "gate_fp", "gate_fn", "gate_tp_w"))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                axes[2].plot(v, tp / (tp + fp), color=f"C{k}", lw=0.8, label=f"{s['strategy']} precision")
+                axes[2].plot(v, tp_w / (tp_w + fn), color=f"C{k}", ls=":", lw=0.8, label=f"{s['strategy']} recall")
+    axes[0].set(title="Spearman: predicted vs realized pass rate", xlabel="policy version", ylim=(-1.02, 1.02))
+    axes[1].set(title="Brier score of 'degenerate' (lower is better)", xlabel="policy version", ylim=(-0.01, 1.01))
+    axes[2].set(title="skip gate on its re-tests (running)", xlabel="policy version", ylim=(-0.02, 1.02))
+    for a in axes:
+        if a.get_legend_handles_labels()[0]:
+            a.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

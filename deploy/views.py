@@ -79,5 +79,23 @@ def print_summary(report: dict, cfg: RunConfig, out: Path) -> None:
     for s in summary:
         t.add_row(s["strategy"], *(f"{s['time_shares'][k]:.0%}" for k in TIME_KEYS))
     console.print(t)
+    console.print(cost_table(summary))
     console.print(f"job wall time {report['job_wall_s']:.0f} s; report: {out.resolve()}/metrics.json, compare.png, "
-                  "arm_weights.png")
+                  "arm_weights.png (calibration.png for predicting strategies)")
+
+
+def cost_table(summary: list[dict]) -> Table:
+    """Tokens as well as rollouts (the service's cost accounting), and the predictions' calibration."""
+    t = Table(title="cost in tokens, and how the strategy's predictions held up (— where it makes none)")
+    cols = (("tokens", "tokens"), ("waste tokens", "waste_tokens"), ("tokens / informative group",
+            "tokens_per_informative_group"), ("screen rollouts", "screen_rollouts"), ("re-tests", "skip_gate_retests"),
+            ("Spearman", "calibration_spearman"), ("Brier", "calibration_brier"),
+            ("gate precision", "skip_gate_precision"), ("gate recall", "skip_gate_recall"))
+    t.add_column("strategy")
+    for name, _ in cols:
+        t.add_column(name, justify="right")
+    for s in summary:
+        vals = {**(s.get("cost") or {}), **(s.get("predictions") or {})}
+        t.add_row(s["strategy"], *("—" if vals.get(k) is None else f"{vals[k]:,.3g}" if isinstance(vals[k], float)
+                                   and vals[k] < 10 else f"{vals[k]:,.0f}" for _, k in cols))
+    return t

@@ -21,6 +21,15 @@ DEGENERATE = Gauge("curriculum_degenerate_ratio", "share of reported groups whos
                    ["experiment"], registry=REGISTRY)
 ARM_PASS = Gauge("curriculum_arm_pass_rate", "observed mean reward of the arm's recent events (0..1)",
                  ["experiment", "arm"], registry=REGISTRY)
+# cost in rollouts and tokens (curriculum.cost) and the strategy's live calibration (curriculum.calibration)
+COST = Gauge("curriculum_cost", "rollouts and completion tokens spent: total, in degenerate groups (waste), in "
+             "informative groups, and per informative group", ["experiment", "quantity"], registry=REGISTRY)
+COST_KEYS = ("rollouts", "tokens", "waste_rollouts", "waste_tokens", "informative_groups", "informative_tokens",
+             "rollouts_per_informative_group", "tokens_per_informative_group", "waste_share")
+PREDICTION = Gauge("curriculum_prediction", "how well the strategy's lease-time predictions held up: calibration_brier "
+                   "(of 'degenerate'), calibration_spearman (predicted vs realized pass rate; _latest: the newest "
+                   "policy version), skip_gate_precision / recall / retests, screen_rollouts / tokens (overhead)",
+                   ["experiment", "quantity"], registry=REGISTRY)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
@@ -47,6 +56,12 @@ def set_owner_totals(experiment: str, m: dict) -> None:
         ARM_WEIGHT.labels(experiment, arm).set(w)
     for arm, p in m.get("pass_rates", {}).items():
         ARM_PASS.labels(experiment, arm).set(p)
+    cost = m.get("cost", {})
+    for k in COST_KEYS:
+        if cost.get(k) is not None:
+            COST.labels(experiment, k).set(cost[k])
+    for k, v in m.get("predictions", {}).items():
+        PREDICTION.labels(experiment, k).set(v)
 
 
 def exposition() -> bytes:

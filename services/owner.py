@@ -20,6 +20,7 @@ import redis
 from pydantic import ValidationError
 
 from curriculum import codec
+from curriculum.calibration import live_summary
 from curriculum.experiment import ExperimentConfig, ExperimentState, InvalidReport
 from curriculum.registry import format_validation_error
 from services.errors import ServiceError
@@ -175,5 +176,6 @@ class ExperimentOwner:
                 "leases_expired": self.state.leases_expired, "degenerate_ratio": d["degenerate_ratio"],
                 "arms": {a["name"]: a["weight"] for a in d["arms"]},
                 "pass_rates": {a["name"]: a["pass_rate"] for a in d["arms"] if a["pass_rate"] is not None},
+                "cost": d["details"]["cost"], "predictions": live_summary(d["details"]),
                 "restored": self.restored}
 

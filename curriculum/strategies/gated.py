@@ -26,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, field_validator
 
-from curriculum import gates
+from curriculum import calibration, gates
+from curriculum.cost import group_tokens
 from curriculum.events import EventBatch
 from curriculum.params import StrategyParams
 from curriculum.predictive import PredictiveState, item_state
@@ -62,19 +63,27 @@ class Gated(Strategy):
     )
     Params = GatedParams
     draws_arms = True
-    item_state = {**item_state("pred_"), **gates.item_state("gate_")}
-    state_attrs = ("pred_version", *gates.state_attrs("gate_"))
-    step_attrs = ("pred_version", *("gate_" + n for n in gates.RESOLVED))
+    item_state = {**item_state("pred_"), **gates.item_state("gate_"), **calibration.item_state("cal_")}
+    select_items = calibration.select_items("cal_")
+    state_attrs = ("pred_version", *gates.state_attrs("gate_"), *calibration.state_attrs("cal_"), "retest_rollouts",
+                   "retest_tokens")
+    step_attrs = ("pred_version", *("gate_" + n for n in gates.RESOLVED), *calibration.step_attrs("cal_"),
+                  "retest_rollouts", "retest_tokens")
 
     def setup(self) -> None:
         p = self.params
         seed = int(np.random.SeedSequence(self.seed).spawn(1)[0].generate_state(1)[0])
         self.inner = strategy_class(p.inner.name)(self.pool, p.inner.params, seed=seed, group_size=self.group_size)
-        _ = self.gate, self.pred  # create their counters in this strategy (their store) unless loaded
+        _ = self.gate, self.pred, self.calibration  # create their counters in this strategy (their store) unless loaded
+        self.retest_rollouts, self.retest_tokens = 0, 0.0  # the re-tests' overhead: what the flagged items cost
 
     @property
     def pred(self) -> PredictiveState:
         return PredictiveState(decay=self.params.decay, store=self, prefix="pred_")
+
+    @property
+    def calibration(self) -> calibration.Calibration:
+        return calibration.Calibration(store=self, prefix="cal_")
 
     @property
     def gate(self) -> gates.SkipGate:
@@ -96,8 +105,23 @@ class Gated(Strategy):
 
     def update(self, batch: EventBatch) -> None:
         self.inner._fold(batch)
-        self.gate.resolve(batch.item, batch.degenerate)
+        self.calibration.resolve(batch, self.version, self._gate_step(batch))
         self.pred.observe(batch.item, batch.rewards, versions=batch.policy_version)
+
+    def _gate_step(self, batch: EventBatch) -> dict:
+        """Resolve the gate's pending predictions; its confusion counts of this step (the counters are at their
+        step-start values here: update() runs once per fold, after the rewind) for the calibration history."""
+        before = {n: getattr(self, "gate_" + n) for n in ("tp", "fp", "fn", "tp_w")}
+        _, first = np.unique(batch.item, return_index=True)
+        retest = first[self.gate_kind[batch.item[first]] == gates.RETEST]  # rows that resolve a re-test
+        self.retest_rollouts += int(batch.count[retest].sum())
+        self.retest_tokens += float(np.nan_to_num(group_tokens(batch)[retest]).sum())
+        self.gate.resolve(batch.item, batch.degenerate)
+        d = {n: getattr(self, "gate_" + n) - v for n, v in before.items()}
+        return {"gate_tp": int(d["tp"]), "gate_fp": int(d["fp"]), "gate_fn": int(d["fn"]),
+                "gate_tp_w": float(d["tp_w"]),
+                "precision": d["tp"] / (d["tp"] + d["fp"]) if d["tp"] + d["fp"] else None,
+                "recall": d["tp_w"] / (d["tp_w"] + d["fn"]) if d["tp_w"] + d["fn"] else None}
 
     # the inner strategy's step bookkeeping follows the wrapper's
     def _checkpoint(self) -> None:
@@ -154,7 +178,9 @@ class Gated(Strategy):
             fill = np.argsort(p, kind="stable")[:need]
             gate.record(idx[fill], p[fill], np.full(len(fill), gates.FILL))
             out.append(idx[fill])
-        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+        picked = np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+        self.calibration.record(picked, pred.pass_rate(picked), pred.p_degenerate(picked, self.group_size))
+        return picked
 
     def allocate(self, indices: np.ndarray) -> np.ndarray:
         return self.inner.allocate(indices)
@@ -170,4 +196,6 @@ class Gated(Strategy):
         self.inner.load_state_dict(d["inner_strategy"])
 
     def details(self) -> dict:
-        return {"inner": self.inner.details(), "skip_gate": self.gate.metrics(), "predictive": self.pred.details()}
+        gate = {**self.gate.metrics(), "retest_rollouts": self.retest_rollouts, "retest_tokens": self.retest_tokens}
+        return {"inner": self.inner.details(), "skip_gate": gate, "predictive": self.pred.details(),
+                "calibration": self.calibration.metrics()}

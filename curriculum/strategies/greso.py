@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
+from curriculum import calibration
 from curriculum.events import EventBatch
 from curriculum.params import StrategyParams
 from curriculum.predictive import PredictiveState, item_state
@@ -53,20 +54,28 @@ class Greso(Strategy):
         "GRESO: skip items whose recent groups were all degenerate, with a probability growing with the streak."
     )
     Params = GresoParams
-    item_state = item_state("pred_")
-    state_attrs = ("pred_version", "p_easy", "p_hard", "skips", "retests", "forced_retests")
-    step_attrs = ("pred_version", "p_easy", "p_hard")  # the counters are select-time
+    item_state = {**item_state("pred_"), **calibration.item_state("cal_")}
+    select_items = calibration.select_items("cal_")
+    state_attrs = ("pred_version", "p_easy", "p_hard", "skips", "retests", "forced_retests",
+                   *calibration.state_attrs("cal_"))
+    step_attrs = ("pred_version", "p_easy", "p_hard", *calibration.step_attrs("cal_"))  # the counters: select-time
 
     def setup(self) -> None:
         self.p_easy = self.p_hard = float(self.params.p_init)
         self.skips = self.retests = self.forced_retests = 0
         self.pred_version = -1
+        _ = self.calibration
+
+    @property
+    def calibration(self) -> calibration.Calibration:
+        return calibration.Calibration(store=self, prefix="cal_")
 
     @property
     def pred(self) -> PredictiveState:
         return PredictiveState(decay=self.params.decay, store=self, prefix="pred_")
 
     def update(self, batch: EventBatch) -> None:
+        self.calibration.resolve(batch, self.version)
         self.pred.observe(batch.item, batch.rewards, versions=batch.policy_version)
         p, n = self.params, len(batch)
         easy = float((batch.degenerate & (batch.mean >= 0.5)).sum()) / n
@@ -103,8 +112,11 @@ class Greso(Strategy):
         self.skips += len(skipped)
         self.retests += int((z > 0).sum())
         self.forced_retests += int(forced[pos].sum())
-        return candidates[pos]
+        picked = candidates[pos]
+        self.calibration.record(picked, self.pred.pass_rate(picked), self.pred.p_degenerate(picked, self.group_size))
+        return picked
 
     def details(self) -> dict:
         return {**self.pred.details(), "p_easy": self.p_easy, "p_hard": self.p_hard, "skips": self.skips,
-                "retests": self.retests, "forced_retests": self.forced_retests}
+                "retests": self.retests, "forced_retests": self.forced_retests,
+                "calibration": self.calibration.metrics()}

@@ -24,6 +24,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from curriculum import calibration
 from curriculum.events import EventBatch
 from curriculum.params import GuardedParams
 from curriculum.predictive import PredictiveState, item_state
@@ -63,17 +64,25 @@ class Mopps(Strategy):
     name = "mopps"
     description = "MoPPS: Thompson-sample each candidate's Beta posterior, keep the draws closest to a target rate."
     Params = MoppsParams
-    item_state = item_state("pred_")
-    state_attrs = ("pred_version",)
+    item_state = {**item_state("pred_"), **calibration.item_state("cal_")}
+    select_items = calibration.select_items("cal_")
+    state_attrs = ("pred_version", *calibration.state_attrs("cal_"))
+    step_attrs = ("pred_version", *calibration.step_attrs("cal_"))
 
     def setup(self) -> None:
         self.pred_version = -1
+        _ = self.calibration
+
+    @property
+    def calibration(self) -> calibration.Calibration:
+        return calibration.Calibration(store=self, prefix="cal_")
 
     @property
     def pred(self) -> PredictiveState:
         return PredictiveState(decay=self.params.decay, store=self, prefix="pred_")
 
     def update(self, batch: EventBatch) -> None:
+        self.calibration.resolve(batch, self.version)
         if self.params.binarize:
             self.pred.observe(batch.item, successes(batch, True), batch.count, batch.policy_version)
         else:
@@ -86,9 +95,12 @@ class Mopps(Strategy):
         g = self.pred.thompson(candidates, self.rng)
         p = self.params
         if p.mode == "topk":
-            return candidates[np.argsort((g - p.target) ** 2, kind="stable")[:n]]
-        dist = np.maximum(p.low - g, g - p.high).clip(0)  # 0 inside the band; candidates are in random order
-        return candidates[np.argsort(dist, kind="stable")[:n]]
+            picked = candidates[np.argsort((g - p.target) ** 2, kind="stable")[:n]]
+        else:
+            dist = np.maximum(p.low - g, g - p.high).clip(0)  # 0 inside the band; candidates are in random order
+            picked = candidates[np.argsort(dist, kind="stable")[:n]]
+        self.calibration.record(picked, self.pred.pass_rate(picked), self.pred.p_degenerate(picked, self.group_size))
+        return picked
 
     def details(self) -> dict:
-        return self.pred.details()
+        return {**self.pred.details(), "calibration": self.calibration.metrics()}

@@ -69,17 +69,19 @@ class CurriculumReward:
         rewards = self.fn(prompts=prompts, completions=completions, completion_ids=completion_ids, **columns)
         t = self.trainer
         if t is not None and "item_id" in columns and t.model.training:
-            self._report(list(rewards), columns, int(columns["trainer_state"].global_step))
+            self._report(list(rewards), columns, int(columns["trainer_state"].global_step), completion_ids)
         return rewards
 
-    def _report(self, rewards: list, columns: dict, step: int) -> None:
+    def _report(self, rewards: list, columns: dict, step: int, completion_ids=None) -> None:
         t, g = self.trainer, self.trainer.num_generations
         groups = []
         for start in range(0, len(rewards), g):
             rs = rewards[start:start + g]
             if any(r is None for r in rs):  # TRL's "not applicable" marker: nothing to report for this group
                 continue
-            groups.append((columns["batch_id"][start], columns["item_id"][start], [float(r) for r in rs]))
+            # completion tokens of the group, for the service's cost accounting (None: TRL passed no ids)
+            tokens = None if completion_ids is None else float(sum(len(c) for c in completion_ids[start:start + g]))
+            groups.append((columns["batch_id"][start], columns["item_id"][start], [float(r) for r in rs], tokens))
         world = t.accelerator.num_processes
         if world > 1:
             import torch.distributed as dist
@@ -90,11 +92,12 @@ class CurriculumReward:
         if not t.accelerator.is_main_process:
             return
         results, seen = [], set()
-        for batch_id, item_id, rs in groups:
+        for batch_id, item_id, rs, tokens in groups:
             rid = rollout_id(t.curriculum_experiment, batch_id, item_id)
             if rid not in seen:  # an item repeated to fill a short batch is one group
                 seen.add(rid)
-                results.append({"item_id": item_id, "rewards": rs, "policy_version": step, "rollout_id": rid})
+                results.append({"item_id": item_id, "rewards": rs, "policy_version": step, "rollout_id": rid,
+                                **({} if tokens is None else {"signals": {"tokens": tokens}})})
         if results:
             ack = t.curriculum.report(t.curriculum_experiment, results, batch_id=groups[0][0])
             self.reported["groups"] += len(results)
