@@ -75,6 +75,18 @@ class TaskGenerator(BaseModel):
     def make_range(self, arm: int, start: int, count: int) -> list[Item]:
         return [self.make(arm, k) for k in range(start, start + count)]
 
+    def problems(self, level: int, n: int, rng: np.random.Generator) -> list[tuple[str, str]]:
+        """n fresh (prompt, answer) pairs of the arm whose difficulty is `level`, drawn from `rng` (the SFT warm
+        start's interface, as ArithmeticSource.problems)."""
+        arms = [a for a in self.arms() if a.difficulty == level]
+        if not arms:
+            raise ValueError(f"no arm of difficulty {level}; arms: {[a.name for a in self.arms()]}")
+        out = []
+        for _ in range(n):
+            prompt, answer, _meta = self.problem(arms[0], rng, int(rng.integers(0, 2**31 - 1)))
+            out.append((prompt, answer))
+        return out
+
     def items(self) -> list[Item]:
         """A first pool: `per_arm` items of every arm (what a fixed-pool consumer gets)."""
         return [it for a in range(len(self.arms())) for it in self.make_range(a, 0, self.per_arm)]

@@ -172,3 +172,20 @@ def test_state_shows_each_arm_configuration():
     d = json.loads(json.dumps(st.describe()))
     assert [a["config"]["horizon"] for a in d["arms"]] == [1, 2, 3, 4]
     assert d["details"]["generator"]["per_arm"] == 8 and len(d["details"]["generator"]["arms"]) == 4
+
+
+def test_problems_draw_fresh_pairs_of_one_level_for_the_warm_start():
+    gen = parse_generator({"kind": "chain", "max_horizon": 3})
+    pairs = gen.problems(1, 50, np.random.default_rng(0))
+    assert len(pairs) == 50 and all(p.count("=") == 2 and int(a) == solve(p) for p, a in pairs)
+    assert gen.problems(3, 5, np.random.default_rng(1)) == gen.problems(3, 5, np.random.default_rng(1))
+    with pytest.raises(ValueError, match="no arm"):
+        gen.problems(9, 1, np.random.default_rng(0))
+
+
+def test_rg_level_prompts_fit_the_tiny_model_without_instruction():
+    gen = parse_generator({"kind": "rg_levels", "dataset": "basic_arithmetic", "attributes": ["num_terms"],
+                           "config": {"operators": ["+", "-"], "allow_parentheses": False}})
+    for arm in range(len(gen.arms())):
+        for it in gen.make_range(arm, 0, 30):
+            assert len(it.prompt) + len(it.answer) + 2 <= 128 and set(it.prompt + it.answer) <= set(CHARS)
