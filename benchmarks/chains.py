@@ -139,6 +139,30 @@ def table(summary: dict, args) -> None:
               f"| {s['pass_eval_h_mean']:.3f} | {degen} |")
 
 
+def plot(res: dict, path: Path) -> None:
+    """Mean p(target h) and p(eval h) against rollouts, one line per strategy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    a = res["args"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for label, runs in res["runs"].items():
+        n = min(len(r["curve"]) for r in runs)
+        x = np.array([c[0] for c in runs[0]["curve"][:n]])
+        for ax, col in zip(axes, (1, 2)):
+            ax.plot(x, np.mean([[c[col] for c in r["curve"][:n]] for r in runs], axis=0), label=label)
+    for ax, h in zip(axes, (a["target_h"], a["eval_h"])):
+        ax.set_title(f"pass rate at h = {h}" + (" (never trained)" if h == a["eval_h"] else " (target)"))
+        ax.set_xlabel("rollouts")
+    axes[0].set_ylabel(f"expected pass rate, mean of {a['seeds']} seeds")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("h1 chains on the SIMULATED student (benchmarks/chains.py)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=8)
@@ -150,7 +174,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--lr", type=float, default=0.001, help="the simulated student's skill gain per mixed group")
     ap.add_argument("--rows", nargs="*", default=list(ROWS))
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--replot", action="store_true", help="only redraw the plot from --out")
     args = ap.parse_args(argv)
+    if args.replot:
+        res = json.loads(args.out.read_text())
+        plot(res, args.out.with_suffix(".png"))
+        return res
     t0 = time.perf_counter()
     runs = {k: [run(ROWS[k], seed, args.budget, args.target_h, args.eval_h, args.target, args.lr)
                 for seed in range(args.seeds)] for k in args.rows}
@@ -161,6 +190,7 @@ def main(argv: list[str] | None = None) -> dict:
            "summary": summary, "runs": runs, "wall_s": time.perf_counter() - t0}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1))
+    plot(res, args.out.with_suffix(".png"))
     print(f"wrote {args.out} in {res['wall_s']:.0f}s")
     return res
 
