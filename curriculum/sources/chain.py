@@ -7,10 +7,17 @@ The prompt gives step 1 and the templates of steps 2..h; only the final answer y
     reasoning-gym step 1:  "a=How many 1 bits are there in ... number 13?\\nb=a+4;b=" -> "7"
 
 One arm per horizon ("h1".."hH", difficulty h). Steps 2..h draw an operator and an operand from the item's own
-RNG; the operator is chosen among those that keep the value in [0, `value_max`] (or [-value_max, value_max]
-with `allow_negative`), so answers stay short enough for the
-tiny character model (BOS + prompt + answer + EOS within `max_positions`, METHODS.md §I). The reference is
-computed step by step here (no eval); a reasoning-gym step 1 takes the dataset's own integer answer.
+RNG; the operator is chosen among those that keep the value in [0, `value_max`] (or [-value_max, value_max] with
+`allow_negative`), so answers stay short enough for the tiny character model (BOS + prompt + answer + EOS within
+`max_positions`, METHODS.md §I). The reference is computed step by step here (no eval); a reasoning-gym step 1
+takes the dataset's own integer answer.
+
+With `guided`, each horizon h >= 2 also gets a guided arm "h{h}g" (difficulty h - 0.5) whose prompt states the
+results of steps 1..h-1: an EGSR-lite at arm level ("Learning Like Humans", Zhang et al. 2025, guides with a
+reference solution; here the reference is the chain's own intermediate results, graded on the final answer
+only). On a ladder (`horizon`, `coach`) the guided arm comes first, and the guidance is withdrawn when its pass
+rate passes the gate. Unlike EGSR, guided groups are trained on as they are (no re-scoring under the unguided
+prompt), and guidance is per arm, not per never-solved item.
 """
 from __future__ import annotations
 
@@ -44,6 +51,8 @@ class ChainSource(TaskGenerator):
     value_max: int = Field(99, ge=1, le=10**6, description="bound on |intermediate value| (keeps answers short)")
     allow_negative: bool = Field(False, description="let intermediate values go below 0 (down to -value_max)")
     max_positions: int = Field(128, ge=16, description="the policy's positions: BOS + prompt + answer + EOS")
+    guided: bool = Field(False, description="add a guided arm 'h{h}g' below each horizon h >= 2 whose prompt shows "
+                         "the results of steps 1..h-1 (EGSR-lite: the chain's intermediate results as guidance)")
     _dataset: Any = PrivateAttr(None)
 
     @model_validator(mode="after")
@@ -54,9 +63,13 @@ class ChainSource(TaskGenerator):
 
     def build_arms(self) -> list[GeneratedArm]:
         step1 = {"dataset": self.dataset, "config": self.config} if self.dataset else {"digits": self.digits}
-        return [GeneratedArm(name=f"h{h}", difficulty=float(h), config={"horizon": h, "step1": step1,
-                                                                         "ops": list(self.ops)})
-                for h in range(self.min_horizon, self.max_horizon + 1)]
+        arms = []
+        for h in range(self.min_horizon, self.max_horizon + 1):
+            config = {"horizon": h, "step1": step1, "ops": list(self.ops)}
+            if self.guided and h >= 2:  # between h - 1 and h on the ladder: guidance withdrawn at the next stage
+                arms.append(GeneratedArm(name=f"h{h}g", difficulty=h - 0.5, config={**config, "guided": True}))
+            arms.append(GeneratedArm(name=f"h{h}", difficulty=float(h), config=config))
+        return arms
 
     # -- step 1 --------------------------------------------------------------------------------
     def _rg(self):
@@ -93,8 +106,9 @@ class ChainSource(TaskGenerator):
             return op, (1 if op == "*" else 0)
         return fits[int(rng.integers(0, len(fits)))], b
 
-    def chain(self, horizon: int, rng: np.random.Generator) -> tuple[str, list[int]]:
-        """The prompt and the value after every step (the last one is the graded answer)."""
+    def chain(self, horizon: int, rng: np.random.Generator, guided: bool = False) -> tuple[str, list[int]]:
+        """The prompt and the value after every step (the last one is the graded answer). `guided` states the
+        result of every step but the last right after it ("a=7+5;a=12;b=a-3;b=9;c=b*2;c=")."""
         first = None
         while first is None:
             first = self.first_step(rng)
@@ -102,6 +116,8 @@ class ChainSource(TaskGenerator):
         values = [value]
         parts = [f"a={text}" + ("" if text.endswith("\n") else ";")]
         for i in range(1, horizon):
+            if guided:
+                parts.append(f"{NAMES[i - 1]}={value};")
             op, b = self.next_step(value, rng)
             value = OPS[op](value, b)
             values.append(value)
@@ -109,11 +125,11 @@ class ChainSource(TaskGenerator):
         return "".join(parts) + f"{NAMES[horizon - 1]}=", values
 
     def problem(self, arm: GeneratedArm, rng: np.random.Generator, k: int) -> tuple[str, str, dict[str, Any]]:
-        h = int(arm.config["horizon"])
+        h, guided = int(arm.config["horizon"]), bool(arm.config.get("guided", False))
         for _ in range(TRIES):
-            prompt, values = self.chain(h, rng)
+            prompt, values = self.chain(h, rng, guided)
             answer = str(values[-1])
             if len(prompt) + len(answer) + 2 <= self.max_positions:
-                return prompt, answer, {"verifier": "exact", "horizon": h, "steps": values}
+                return prompt, answer, {"verifier": "exact", "horizon": h, "steps": values, "guided": guided}
         raise ValueError(f"horizon {h}: chains do not fit in max_positions={self.max_positions} "
                          f"(prompt + answer + BOS + EOS); lower max_horizon or value_max, or pick a shorter dataset")

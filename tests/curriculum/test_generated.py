@@ -189,3 +189,30 @@ def test_rg_level_prompts_fit_the_tiny_model_without_instruction():
     for arm in range(len(gen.arms())):
         for it in gen.make_range(arm, 0, 30):
             assert len(it.prompt) + len(it.answer) + 2 <= 128 and set(it.prompt + it.answer) <= set(CHARS)
+
+
+def test_guided_arms_state_the_intermediate_results_and_sit_below_their_horizon():
+    gen = parse_generator({"kind": "chain", "max_horizon": 4, "guided": True, "seed": 2})
+    assert [(a.name, a.difficulty) for a in gen.arms()] == [("h1", 1), ("h2g", 1.5), ("h2", 2), ("h3g", 2.5),
+                                                            ("h3", 3), ("h4g", 3.5), ("h4", 4)]
+    for arm, a in enumerate(gen.arms()):
+        for it in gen.make_range(arm, 0, 20):
+            shown = [int(v) for v in re.findall(r"[a-z]=(-?\d+);", it.prompt)]
+            steps = it.metadata["steps"]
+            assert shown == (steps[:-1] if a.config.get("guided") else [])  # every result but the graded one
+            assert int(it.answer) == solve(it.prompt) and exact(it.model_dump(), it.answer) == 1.0
+
+
+def test_horizon_withdraws_the_guidance_when_the_guided_pass_rate_passes_the_gate():
+    cfg = ExperimentConfig(name="e", strategy="horizon", params={"min_groups": 8, "window": 8},
+                           generator={"kind": "chain", "max_horizon": 2, "guided": True, "per_arm": 16})
+    st = ExperimentState(cfg)
+    seen = []
+    for k, reward in enumerate([1, 0, 1, 1]):  # h1 passes; h2g fails, then passes; then unguided h2
+        out = st.apply({"op": "lease", "n": 8, "worker": "w", "lease_seconds": 5.0, "now": 10.0 * k,
+                        "batch_id": f"b{k}"})
+        seen.append({i["category"] for i in out["items"]})
+        st.apply({"op": "report", "now": 10.0 * k + 1, "results": [
+            {"item_id": i["id"], "rewards": [reward] * 4, "rollout_id": f"{k}-{i['id']}", "policy_version": k}
+            for i in out["items"]]})
+    assert seen == [{"h1"}, {"h2g"}, {"h2g"}, {"h2"}]
