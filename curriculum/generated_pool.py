@@ -58,9 +58,9 @@ class GeneratedPool:
 
     def _add_run(self, pool: ItemPool, arm: int, start: int, count: int) -> None:
         before = pool.size
-        added, existing = pool.add(self.gen.make_range(arm, start, count))
-        if existing:  # a hand-added item took a generated id: indices would no longer be regenerable
-            raise ValueError(f"generated ids of arm {arm} already in the pool")
+        # an id already in the pool (a hand-added item that took a generated id) is skipped, as pool.add does;
+        # rebuild repeats the same runs in the same order, so it skips the same ids and the indices still match
+        added, _existing = pool.add(self.gen.make_range(arm, start, count))
         self.made[arm] = start + count
         if self.runs and self.runs[-1][0] == arm and self.runs[-1][1] + self.runs[-1][2] == start:
             self.runs[-1][2] += count  # consecutive runs of one arm: one entry

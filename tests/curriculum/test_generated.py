@@ -216,3 +216,17 @@ def test_horizon_withdraws_the_guidance_when_the_guided_pass_rate_passes_the_gat
             {"item_id": i["id"], "rewards": [reward] * 4, "rollout_id": f"{k}-{i['id']}", "policy_version": k}
             for i in out["items"]]})
     assert seen == [{"h1"}, {"h2g"}, {"h2g"}, {"h2"}]
+
+
+def test_a_hand_item_that_takes_a_future_generated_id_is_kept_and_restore_still_matches():
+    cfg = ExperimentConfig(name="e", strategy="uniform", generator={**CHAIN, "per_arm": 4})
+    st = ExperimentState(cfg)
+    taken = st.generated.gen.make(0, 6).id  # arm h1 will generate k = 6 at its first refill
+    st.apply({"op": "add_items", "items": [{"id": taken, "prompt": "mine", "category": "h1"}]})
+    loop(st, 6, n=8)
+    assert st.pool.item(st.pool.index_of(taken)).prompt == "mine" and st.generated.made[0] > 6
+    restored = ExperimentState.from_state_dict(codec.decode(codec.encode(st.state_dict())))
+    assert restored.pool.ids == st.pool.ids and restored.pool.prompts == st.pool.prompts
+    loop(restored, 3, t0=500.0)
+    loop(st, 3, t0=500.0)
+    assert restored.describe() == st.describe()
