@@ -10,9 +10,13 @@ outcome-only rewards. The stage advances, never retreats:
                       or    stage_steps steps were spent at h (when set)
 
 The paper trains a fixed number of steps per stage; which switch rule it uses was not verifiable here
-(METHODS.md §E1), so both are offered: the pass-rate gate by default, a step count with `stage_steps`. This is
-the default over horizon arms: it is what h1's theory (an exponential sample-complexity gain of the curriculum
-over training at the full horizon, where p_H ~ p_1^H leaves almost every group all-wrong) argues for.
+(METHODS.md §E1), so both are offered: the pass-rate gate by default, a step count with `stage_steps`.
+
+Name it for chain sources: the service's default strategy (compose dump x filter) is left as it is, and on the
+simulated chains it does only as well as uniform over horizons, while this rule needs 1.7x fewer rollouts than
+uniform and 3.3x fewer than the target horizon alone (benchmarks/chains.py; docs/results.md). h1's theory: an
+exponential sample-complexity gain over training at the full horizon, where p_H ~ p_1^H leaves almost every
+group all-wrong.
 """
 from __future__ import annotations
 
