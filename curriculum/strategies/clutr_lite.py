@@ -14,15 +14,20 @@ The lite version (METHODS.md §F2) for a prompt pool:
   clusters are drawn from (1 - eps) softmax(Q / tau) + eps / K, items uniformly inside a cluster.
 
 It needs no categories: the clusters are its arms. Not the VAE, not PAIRED's antagonist: a fixed small encoder
-and a single policy's best-of-G attempt stand in for them.
+and a single policy's best-of-G attempt stand in for them. A coin-flip grader has regret ~0.5 forever, so the
+noise guard (NoiseGuardParams, on by default; our addition) judges clusters, not categories: a cluster judged
+noise is capped at floor / K.
 """
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import numpy as np
 from pydantic import Field
 
 from curriculum.events import EventBatch
-from curriculum.params import StrategyParams
+from curriculum.noise_guard import GUARD_ARM, NoiseGuard
+from curriculum.params import GuardedParams
 from curriculum.registry import register
 from curriculum.sampling import EMPTY, softmax
 from curriculum.strategy import Strategy
@@ -30,7 +35,7 @@ from curriculum.strategy import Strategy
 _P1, _P2 = np.uint64(1_000_003), np.uint64(998_244_353)
 
 
-class ClutrLiteParams(StrategyParams):
+class ClutrLiteParams(GuardedParams):
     clusters: int = Field(8, ge=1, le=256, description="k-means clusters (the teacher's arms)")
     dims: int = Field(16, ge=1, le=64, description="PCA dimensions of the frozen representation")
     fit_items: int = Field(4096, ge=8, description="items (a seeded sample) the representation is fitted on")
@@ -81,17 +86,32 @@ def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, iters: int = 25) -> 
     return c
 
 
+class ClusterGuard(NoiseGuard):
+    """The noise guard's evidence and gate over clusters instead of pool categories. Its arrays live in the
+    strategy's state (`guard`: snapshotted and rewound with the step); this object only folds and reads them."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], params: GuardedParams) -> None:
+        self.pool = SimpleNamespace(num_categories=len(arrays["mix_n"]))
+        self.params = params
+        for name in GUARD_ARM:
+            setattr(self, name, arrays[name])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name) for name in GUARD_ARM}
+
+
 @register
 class ClutrLite(Strategy):
     name = "clutr_lite"
     description = "CLUTR-lite: regret teacher (max - mean reward) over k-means clusters of a frozen prompt encoding."
     Params = ClutrLiteParams
     item_state = {"cluster": (np.int64, -1)}
-    state_attrs = ("q", "mean", "basis", "centroids")
-    step_attrs = ("q",)  # the representation never changes after it is fitted
+    state_attrs = ("q", "guard", "mean", "basis", "centroids")
+    step_attrs = ("q", "guard")  # the representation never changes after it is fitted
 
     def setup(self) -> None:
         self.q = np.zeros(0)
+        self.guard: dict[str, np.ndarray] = {}
         self.mean = self.basis = self.centroids = np.zeros(0)
 
     def embed(self, idx: np.ndarray) -> np.ndarray:
@@ -111,6 +131,7 @@ class ClutrLite(Strategy):
         self.basis = vt[: self.params.dims].T
         self.centroids = kmeans((f - self.mean) @ self.basis, self.params.clusters, rng)
         self.q = np.zeros(len(self.centroids))
+        self.guard = {name: np.zeros(len(self.q)) for name in GUARD_ARM}
 
     def on_grow(self, old_items: int, old_arms: int) -> None:
         if self.pool.size == 0:
@@ -123,6 +144,15 @@ class ClutrLite(Strategy):
             z = self.embed(idx)
             self.cluster[idx] = np.argmin(((z[:, None, :] - self.centroids[None]) ** 2).sum(-1), axis=1)
 
+    def _guard_fold(self, cat: np.ndarray, batch: EventBatch, before: np.ndarray) -> None:
+        """The guard's evidence per cluster as well (a coin-flip prompt has regret ~0.5 forever: without the guard
+        the teacher pours its rollouts into such a cluster)."""
+        super()._guard_fold(cat, batch, before)
+        if len(self.q):
+            g = ClusterGuard(self.guard, self.params)
+            g._guard_fold(self.cluster[batch.item], batch, before)
+            self.guard = g.arrays()
+
     def update(self, batch: EventBatch) -> None:
         c = self.cluster[batch.item]
         k = len(self.q)
@@ -132,8 +162,15 @@ class ClutrLite(Strategy):
         self.q[seen] += self.params.eta * (mean_regret[seen] - self.q[seen])
 
     def cluster_probs(self) -> np.ndarray:
+        """(1 - eps) softmax(Q / tau) + eps / K, with clusters judged noise capped at floor / K."""
         k = len(self.q)
-        return (1 - self.params.eps) * softmax(self.q, self.params.tau) + self.params.eps / max(k, 1)
+        p = (1 - self.params.eps) * softmax(self.q, self.params.tau) + self.params.eps / max(k, 1)
+        noisy = ClusterGuard(self.guard, self.params).noise_gate() if k else np.zeros(0, dtype=bool)
+        if noisy.any() and not noisy.all():
+            capped = np.minimum(p[noisy], self.params.noise_guard.floor / k)
+            p[~noisy] *= (1 - capped.sum()) / p[~noisy].sum()
+            p[noisy] = capped
+        return p
 
     def _select(self, n: int, exclude: np.ndarray | None) -> np.ndarray:
         if not len(self.q):
@@ -157,5 +194,6 @@ class ClutrLite(Strategy):
 
     def details(self) -> dict:
         sizes = np.bincount(self.cluster[self.cluster >= 0], minlength=len(self.q))
-        return {"clusters": [{"q": float(q), "p": float(p), "items": int(s)}
-                             for q, p, s in zip(self.q, self.cluster_probs(), sizes)]}
+        noisy = ClusterGuard(self.guard, self.params).noise_gate() if len(self.q) else []
+        return {"clusters": [{"q": float(q), "p": float(p), "items": int(s), "noise": bool(z)}
+                             for q, p, s, z in zip(self.q, self.cluster_probs(), sizes, noisy)]}

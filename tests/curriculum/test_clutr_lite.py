@@ -60,3 +60,26 @@ def test_teacher_moves_q_toward_the_clusters_mean_regret_and_draws_by_softmax():
     assert np.count_nonzero(s.q) == 1
     sel = s.select(40)
     assert (s.cluster[sel.indices] == c1).mean() > 0.5  # Q = 0.19 at tau 0.1: e^1.9 / (e^1.9 + 3) = 0.68
+
+
+def test_the_noise_guard_caps_a_coin_flip_cluster():
+    from curriculum.simulator import SimConfig, SimulatedStudent
+
+    cfg = SimConfig(categories=3, items_per_category=100)
+    student = SimulatedStudent(cfg, seed=0)
+    items = [{"id": it["id"], "prompt": it["prompt"], "category": "all"} for it in student.items()]  # no arms
+    s = make_strategy("clutr_lite", ItemPool(items), {"clusters": 8}, seed=0)
+    coin = s.cluster[student.noisy]
+    # the coin's prompts ("level 3 item ...") have a cluster of their own (with 4 clusters they share one with
+    # "level 1 item ...", and a cluster half learnable shows item signal: the guard rightly leaves it alone)
+    assert len(set(coin.tolist())) == 1 and not np.isin(s.cluster[~student.noisy], coin).any()
+    for _ in range(60):
+        sel = s.select(32)
+        r = student.rollout(sel.indices, sel.num_samples)
+        s.observe(EventBatch.from_arrays(sel.indices, r, next(_version)))
+        student.learn(sel.indices, r)
+    c = s.describe()["details"]["clusters"][coin[0]]
+    assert c["noise"] and c["p"] <= 0.15 / 8 + 1e-9
+    off = make_strategy("clutr_lite", ItemPool(items), {"clusters": 8, "noise_guard": {"enabled": False}}, seed=0)
+    off.load_state_dict({**s.state_dict(), "params": off.params.model_dump(mode="json")})
+    assert off.cluster_probs()[coin[0]] > 0.3  # the coin's regret ~0.5 wins the softmax without the guard
