@@ -27,6 +27,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from curriculum.cost import CostLedger
 from curriculum.dedup import SeenIds
 from curriculum.events import EventBatch, RewardEvent
+from curriculum.generated_pool import GeneratedPool
 from curriculum.items import Item, ItemPool, grow
 from curriculum.registry import make_strategy
 from curriculum.strategy import Strategy
@@ -51,6 +52,8 @@ class ExperimentConfig(BaseModel):
     group_size: int = 8
     seed: int = 0
     reward_range: RewardRange = (0.0, 1.0)
+    #: a generator source spec (curriculum.sources.generated): the pool is made on demand, bounded per arm
+    generator: dict[str, Any] | None = None
 
 
 class InvalidReport(ValueError):
@@ -70,9 +73,14 @@ class UnknownItems(InvalidReport):
 
 
 class ExperimentState:
-    def __init__(self, config: ExperimentConfig, items: Iterable[Item | dict] | ItemPool = ()) -> None:
+    def __init__(self, config: ExperimentConfig, items: Iterable[Item | dict] | ItemPool = (),
+                 generated: GeneratedPool | None = None) -> None:
         self.config = config
         self.pool = items if isinstance(items, ItemPool) else ItemPool(items)
+        self.generated = generated
+        if generated is None and config.generator is not None:
+            self.generated = GeneratedPool(config.generator)
+            self.generated.fill(self.pool)  # the first pool: per_arm items of every arm
         self.strategy: Strategy = make_strategy(config.strategy, self.pool, config.params, seed=config.seed,
                                                 group_size=config.group_size)
         self.leased_until = np.zeros(self.pool.size, dtype=np.float64)  # 0 = not leased
@@ -93,7 +101,10 @@ class ExperimentState:
         op = rec["op"]
         self.applied += 1
         if op == "add_items":
+            before = self.pool.size
             added, existing = self.pool.add(rec["items"])
+            if self.generated is not None:
+                self.generated.note_added(self.pool, before)
             self.leased_until = grow(self.leased_until, self.pool.size, 0.0)[: self.pool.size]
             return {"added": added, "existing": existing}
         if op == "lease":
@@ -124,13 +135,21 @@ class ExperimentState:
     def leased_mask(self) -> np.ndarray:
         return self.leased_until > 0
 
+    def _exclude(self) -> np.ndarray:
+        """What a lease may not hand out: leased items, and retired generated ones."""
+        if self.generated is None:
+            return self.leased_mask()
+        return self.leased_mask() | self.generated.exclude(self.pool.size)
+
     def _lease(self, rec: dict) -> dict:
         now = float(rec["now"])
         self._expire(now)
         key = rec.get("lease_key")
         if key is not None and key in self.keyed:  # the owner answers hits without logging; replay stays exact
             return self._batch(self.keyed[key][1])
-        sel = self.strategy.select(int(rec["n"]), self.leased_mask())
+        if self.generated is not None and self.generated.fill(self.pool):  # arms that ran low get new items
+            self.leased_until = grow(self.leased_until, self.pool.size, 0.0)[: self.pool.size]
+        sel = self.strategy.select(int(rec["n"]), self._exclude())
         until = now + float(rec["lease_seconds"])
         self.leased_until[sel.indices] = until
         for i in sel.indices.tolist():
@@ -202,15 +221,19 @@ class ExperimentState:
                                            reward_range=self.config.reward_range)
             self.strategy.observe(batch)
             self.cost.add(batch)
+            if self.generated is not None:
+                self.generated.use(idx)  # retires items that reached max_uses
             self.policy_version = max(self.policy_version, int(batch.policy_version.max()))
             self.seen.advance(self.policy_version)
         return {"accepted": len(fresh), "duplicates": dup}
 
     # -- snapshot --------------------------------------------------------------------------------
     def state_dict(self) -> dict:
+        # a generated pool is stored as its generator spec and counters: restore regenerates the items
+        pool = {"generated": self.generated.state_dict()} if self.generated else {"pool": self.pool.state_dict()}
         return {
             "config": self.config.model_dump(mode="json"),
-            "pool": self.pool.state_dict(),
+            **pool,
             "strategy": self.strategy.state_dict(),
             "leased_until": self.leased_until.copy(),
             "seen": self.seen.state_dict(),
@@ -224,8 +247,12 @@ class ExperimentState:
     @classmethod
     def from_state_dict(cls, d: dict) -> ExperimentState:
         # "items" (one dict per item): snapshots written before the pool was stored in columns
-        pool = ItemPool.from_state_dict(d["pool"]) if "pool" in d else ItemPool(d["items"])
-        st = cls(ExperimentConfig.model_validate(d["config"]), pool)
+        generated = None
+        if "generated" in d:
+            generated, pool = GeneratedPool.rebuild(d["generated"])
+        else:
+            pool = ItemPool.from_state_dict(d["pool"]) if "pool" in d else ItemPool(d["items"])
+        st = cls(ExperimentConfig.model_validate(d["config"]), pool, generated)
         st.strategy.load_state_dict(d["strategy"])
         st.leased_until = np.array(d["leased_until"], dtype=np.float64)
         st._expiry = [(float(u), int(i)) for i, u in enumerate(st.leased_until) if u > 0]
@@ -250,6 +277,12 @@ class ExperimentState:
     def describe(self) -> dict:
         d = self.strategy.describe()
         d["policy_version"] = self.policy_version
+        if self.generated is not None:  # each arm's configuration, and the bounded pool's counters
+            configs = self.generated.arm_configs()
+            for arm in d["arms"]:
+                if arm["name"] in configs:
+                    arm["config"] = configs[arm["name"]]
+            d["details"] = {**d["details"], "generator": self.generated.describe()}
         d["details"] = {**d["details"], "duplicates": self.duplicates, "leases_expired": self.leases_expired,
                         "leased": int(self.leased_mask().sum()), "batches": self.batches,
                         "lease_keys": len(self.keyed), "cost": self.cost.metrics()}

@@ -89,7 +89,10 @@ def eval_items(cfg: RunConfig) -> list[dict]:
 
     spec = dict(cfg.source)
     n = cfg.eval_items_per_level
-    if spec.get("kind") != "arithmetic":
+    if spec.get("kind") in ("chain", "rg_levels"):  # a generator: fresh items of another seed, not the pool's
+        spec.update(seed=int(spec.get("seed", 0)) + 10_007, id_prefix="eval", per_arm=n)
+        items = items_from_source(spec)
+    elif spec.get("kind") != "arithmetic":
         items = items_from_source(spec)
     else:
         coin = spec.get("noise") == "coin" or ("noise" not in spec and spec.get("noise_items"))

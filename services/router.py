@@ -97,8 +97,9 @@ class OwnerRouter:
             params = validate_params(req.strategy.name, req.strategy.params)
         except InvalidParams as e:
             raise ServiceError(422, "invalid_strategy", str(e)) from None
+        generator = None
         if req.source is not None:
-            items = items_from_source(req.source)
+            items, generator = pool_from_source(req.source)
         else:
             items = req.items or []
         ids = set()
@@ -108,6 +109,8 @@ class OwnerRouter:
             ids.add(it.id)
         config = {"name": req.name, "strategy": req.strategy.name, "params": params.model_dump(mode="json"),
                   "group_size": req.group_size, "seed": req.seed, "reward_range": list(req.reward_range)}
+        if generator is not None:  # the owner makes the items on demand (bounded pool per arm)
+            config["generator"] = generator
         return config, [it.model_dump(mode="json", exclude_defaults=True) for it in items]
 
     def create(self, req: CreateExperiment) -> dict:
@@ -134,13 +137,17 @@ class OwnerRouter:
         return describe_strategies()
 
 
-def items_from_source(spec: dict) -> list[Item]:
+def pool_from_source(spec: dict) -> tuple[list[Item], dict | None]:
+    """(items, None) of a fixed-pool source, or ([], the validated spec) of a generator source; 422 for a bad one."""
     try:
-        from curriculum.sources import items_from_source as build
+        from curriculum.sources import TaskGenerator, parse_source
     except ImportError:
         raise ServiceError(422, "invalid_source", "source: task sources are not available in this build") from None
     try:
-        return build(spec)
+        src = parse_source(spec)
+        if isinstance(src, TaskGenerator):
+            return [], src.model_dump(mode="json")
+        return src.items(), None
     except ValidationError as e:
         msg = "; ".join(f"source.{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors())
         raise ServiceError(422, "invalid_source", msg) from None

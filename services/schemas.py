@@ -136,6 +136,7 @@ class Arm(BaseModel):
     pass_rate: float | None
     items: int
     events: int
+    config: dict[str, Any] | None = Field(None, description="the arm's difficulty configuration (generated sources)")
 
 
 class State(BaseModel):

@@ -36,13 +36,14 @@ def lr_factor(step: int, cfg: WarmStartConfig) -> float:
 
 
 def warm_start(model, tok, source, cfg: WarmStartConfig) -> list[float]:
-    """SFT `model` in place on fresh problems of `source` (an ArithmeticSource); returns the loss per step."""
+    """SFT `model` in place on fresh problems of `source` (an ArithmeticSource, or a generator source: its
+    `problems(level, n, rng)`); returns the loss per step."""
     from workers.grpo import sft_step
 
     levels = sorted(cfg.mix)
     share = np.array([cfg.mix[k] for k in levels], dtype=float)
     share = share / share.sum()
-    digits = [int(k.lstrip("d")) for k in levels]
+    digits = [int(k.lstrip("dhL")) for k in levels]  # "d2" (arithmetic digits), "h1" (chain horizon), "L0" (level)
     rng = np.random.default_rng([cfg.seed, 4242])
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))

@@ -59,6 +59,20 @@ def test_the_main_jobs_evaluation_items_are_held_out():
     assert all(p in pool for p in by_cat["d1"])
 
 
+def test_a_generated_source_is_evaluated_on_fresh_items_of_another_seed():
+    from pathlib import Path
+
+    from curriculum.sources import parse_source
+    from deploy.config import RunConfig, eval_items, load_config
+
+    cfg = load_config(str(Path(__file__).resolve().parents[2] / "configs" / "chains-tiny.yaml"))
+    assert cfg.source["kind"] == "chain" and cfg.warm_start.mix == {"h1": 1.0}
+    evals = eval_items(RunConfig(source={"kind": "chain", "max_horizon": 3, "per_arm": 64}, eval_items_per_level=16))
+    pool = parse_source({"kind": "chain", "max_horizon": 3, "per_arm": 64}).items()
+    assert sorted({e["category"] for e in evals}) == ["h1", "h2", "h3"] and len(evals) == 48
+    assert not {e["prompt"] for e in evals if e["category"] == "h3"} & {i.prompt for i in pool}
+
+
 def test_the_job_imports_no_cli_library():
     """A Ray job needs nothing but `python -m`: deploy.job and the pipeline it runs never import typer, even
     through other modules (a fresh interpreter, so nothing else has imported it before)."""

@@ -237,6 +237,29 @@ def test_source_builds_the_pool(api):
     assert r.status_code == 422 and "source" in r.json()["error"]["message"]
 
 
+def test_generator_source_makes_a_bounded_pool_and_state_shows_arm_configs(api):
+    chain = {"kind": "chain", "max_horizon": 3, "per_arm": 4, "seed": 1}
+    s = api.create_experiment("chains", "horizon", {"min_groups": 4, "window": 4}, source=chain)
+    assert s["num_items"] == 12 and s["categories"] == ["h1", "h2", "h3"]
+    b = api.lease("chains", 4)
+    assert {it["category"] for it in b["items"]} == {"h1"} and all(it["metadata"]["verifier"] == "exact"
+                                                                   for it in b["items"])
+    api.report("chains", [{"item_id": it["id"], "rewards": [1, 1]} for it in b["items"]], b["batch_id"])
+    b2 = api.lease("chains", 4)  # used items retired, the arm refilled on demand, the level moved up
+    assert not {it["id"] for it in b2["items"]} & {it["id"] for it in b["items"]}
+    st = api.state("chains")
+    assert [a["config"]["horizon"] for a in st["arms"]] == [1, 2, 3]
+    assert st["details"]["generator"]["retired"] == 4 and st["details"]["level_arm"] == "h2"
+    for bad, field in [({**chain, "max_horizon": 0}, "max_horizon"), ({**chain, "per_arm": 2, "refill_below": 3},
+                                                                       "refill_below"),
+                       ({"kind": "rg_levels", "dataset": "basic_arithmetic", "attributes": ["x"]}, "attributes"),
+                       ({"kind": "chain", "max_horizon": 20, "dataset": "count_bits"}, "max_positions")]:
+        r = raw(api).post("/v1/experiments", json={"name": "bad", "strategy": {"name": "horizon"}, "source": bad})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_source", r.text
+        assert field in r.json()["error"]["message"]
+    assert [e["name"] for e in api.experiments()] == ["chains"]
+
+
 def test_report_and_lease_in_one_call(api):
     create(api, strategy="uniform", group_size=2)
     b1 = api.lease("exp1", 10)
