@@ -31,7 +31,7 @@ from curriculum.items import ItemPool, grow
 from curriculum.noise_guard import GUARD_ARM, NoiseGuard
 from curriculum.params import StrategyParams
 from curriculum.sampling import EMPTY, ArmSampler
-from curriculum.steps import StepLedger, copy_state
+from curriculum.steps import Settled, StepLedger, copy_state
 
 RECENT = 0.02  # EMA rate for the "recent" per-arm pass rate and selection share (~50-event horizon)
 
@@ -70,6 +70,10 @@ class Strategy(NoiseGuard, StepLedger, ABC):
     _SELECT_ARM = ("arm_share",)
     #: `state_attrs` that update() changes (rewound at each report of the open step); default: all of them
     step_attrs: ClassVar[tuple[str, ...] | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _settle_on_read(cls)
 
     def __init__(self, pool: ItemPool, params: dict | StrategyParams | None = None, *, seed: int = 0,
                  group_size: int = 8) -> None:
@@ -125,6 +129,7 @@ class Strategy(NoiseGuard, StepLedger, ABC):
     # -- the interface -------------------------------------------------------------------------
     def select(self, n: int, exclude: np.ndarray | None = None) -> Selection:
         """Up to n unique items, none of them marked in `exclude` (a bool mask over the pool)."""
+        self.settle()
         self.sync()
         if exclude is not None and len(exclude) < self.pool.size:
             exclude = grow(exclude.astype(bool), self.pool.size, False)[: self.pool.size]
@@ -234,7 +239,12 @@ class Strategy(NoiseGuard, StepLedger, ABC):
                                      lambda a, c: self.sampler.draw(a, c, self.rng, exclude, taken))
 
     # -- state ---------------------------------------------------------------------------------
+    def settle(self) -> None:
+        """Fold the reports still waiting (of this strategy's steps' owner); see curriculum.steps."""
+        (self._root or self)._settle()
+
     def state_dict(self) -> dict:
+        self.settle()
         d: dict[str, Any] = {
             "name": self.name, "params": self.params.model_dump(mode="json"), "seed": self.seed,
             "group_size": self.group_size, "rng": self.rng.bit_generator.state, "steps": self.steps,
@@ -276,6 +286,7 @@ class Strategy(NoiseGuard, StepLedger, ABC):
         return share / total
 
     def describe(self) -> dict:
+        self.settle()
         self.sync()
         w = self.arm_weights()
         v = self.arm_values()
@@ -295,3 +306,20 @@ class Strategy(NoiseGuard, StepLedger, ABC):
                 "events": self.events, "steps": self.steps,
                 "degenerate_ratio": self.degenerate / self.events if self.events else 0.0,
                 "arms": arms, "details": details}
+
+
+def _settle_on_read(cls: type[Strategy]) -> None:
+    """Every state attribute of `cls` (per-item, per-arm, `state_attrs`, the counters, the open step) becomes a
+    `Settled` descriptor: reading it folds the reports still waiting first."""
+    names = [*cls._COMMON_ITEM, *cls.item_state, *cls._COMMON_ARM, *cls.arm_state, *cls.state_attrs,
+             "events", "degenerate", "_step"]
+    for n in names:
+        have = getattr(cls, n, None)
+        if isinstance(have, Settled):
+            continue
+        if have is not None:
+            raise TypeError(f"{cls.__name__}: state attribute {n!r} clashes with a class attribute")
+        setattr(cls, n, Settled(n))
+
+
+_settle_on_read(Strategy)

@@ -68,6 +68,8 @@ class Compose(Strategy):
                                               group_size=self.group_size)
         self.item = strategy_class(p.item.name)(self.pool, p.item.params, seed=int(seeds[1].generate_state(1)[0]),
                                                 group_size=self.group_size)
+        self._adopt(self.arm)
+        self._adopt(self.item)
 
     def check_params(self, updates: dict) -> StrategyParams:
         new = super().check_params(updates)

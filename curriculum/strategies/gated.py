@@ -8,7 +8,7 @@ selection — a user keeps their curriculum and adds the prediction.
 
 p_degenerate comes from the shared per-prompt predictive state (`curriculum.predictive`, Beta posterior with
 evidence decayed per policy version). The inner strategy observes every group and keeps its own state; the
-wrapper folds each step into it and rewinds it with its own step ledger (as `compose` does with its parts).
+wrapper folds each step into it and rewinds it with its own step ledger (its `step_parts()`, as `compose`).
 Rollout counts and the token budget are the inner strategy's (the wrapper's own `token_budget`, when set,
 wins). `details` has the inner strategy's details under `inner` and the gate's calibration under `skip_gate`:
 skips, re-tests, Brier score, precision and recall (see `curriculum.gates`).
@@ -70,6 +70,7 @@ class Gated(Strategy):
         p = self.params
         seed = int(np.random.SeedSequence(self.seed).spawn(1)[0].generate_state(1)[0])
         self.inner = strategy_class(p.inner.name)(self.pool, p.inner.params, seed=seed, group_size=self.group_size)
+        self._adopt(self.inner)
         _ = self.gate, self.pred  # create their counters in this strategy (their store) unless loaded
 
     @property
@@ -99,22 +100,8 @@ class Gated(Strategy):
         self.gate.resolve(batch.item, batch.degenerate)
         self.pred.observe(batch.item, batch.rewards, versions=batch.policy_version)
 
-    # the inner strategy's step bookkeeping follows the wrapper's
-    def _checkpoint(self) -> None:
-        super()._checkpoint()
-        self.inner._checkpoint()
-
-    def _remember(self, items: np.ndarray) -> None:
-        super()._remember(items)
-        self.inner._remember(items)
-
-    def _rewind(self) -> None:
-        super()._rewind()
-        self.inner._rewind()
-
-    def _close_step(self) -> None:
-        super()._close_step()
-        self.inner._close_step()
+    def step_parts(self) -> list[Strategy]:
+        return [self.inner]
 
     def arm_probs(self) -> np.ndarray:
         return self.inner.arm_weights()
