@@ -67,8 +67,10 @@ class EventBatch:
         if self.rewards.shape[0] != len(self.item):
             self.rewards = self.rewards.reshape(len(self.item), -1)
         self.policy_version = np.asarray(self.policy_version, dtype=np.int64).reshape(len(self.item))
-        # fmin ignores nan: a row's minimum is nan only when the row has no reward at all
-        if len(self.item) and (self.rewards.shape[1] == 0 or np.isnan(np.fmin.reduce(self.rewards, axis=1)).any()):
+        # a finite total means no nan at all (the common case); fmin ignores nan: a row's minimum is nan only
+        # when the row has no reward
+        if len(self.item) and (self.rewards.shape[1] == 0 or (
+                not np.isfinite(self.rewards.sum()) and np.isnan(np.fmin.reduce(self.rewards, axis=1)).any())):
             raise ValueError("every group needs at least one reward")
         self._stats: dict[str, np.ndarray] | None = None
         self._unique: bool | None = None
@@ -77,16 +79,24 @@ class EventBatch:
     # evidence (curriculum.steps) never pays for them; the step's canonical batch derives them once
     def _derived(self) -> dict[str, np.ndarray]:
         if self._stats is None:
-            valid = ~np.isnan(self.rewards)
-            count = valid.sum(axis=1)
-            r0 = np.where(valid, self.rewards, 0.0)
-            reward_sum = r0.sum(axis=1)
-            mean = reward_sum / np.maximum(count, 1)
-            dev = np.where(valid, self.rewards - mean[:, None], 0.0)
+            r = self.rewards
+            n, width = r.shape
+            if not np.isnan(r).any():  # no padding: the same values as below, with fewer passes
+                count = np.full(n, width, dtype=np.int64)
+                reward_sum = r.sum(axis=1)
+                mean = reward_sum / max(width, 1)
+                dev = r - mean[:, None]
+                rmax, rmin = r.max(axis=1), r.min(axis=1)
+            else:
+                valid = ~np.isnan(r)
+                count = valid.sum(axis=1)
+                reward_sum = np.where(valid, r, 0.0).sum(axis=1)
+                mean = reward_sum / np.maximum(count, 1)
+                dev = np.where(valid, r - mean[:, None], 0.0)
+                rmax = np.where(valid, r, -np.inf).max(axis=1)
+                rmin = np.where(valid, r, np.inf).min(axis=1)
             std = np.sqrt((dev**2).sum(axis=1) / np.maximum(count, 1))
             abs_adv = np.abs(dev).sum(axis=1) / np.maximum(count, 1) / (std + ADV_EPS)
-            rmax = np.where(valid, self.rewards, -np.inf).max(axis=1)
-            rmin = np.where(valid, self.rewards, np.inf).min(axis=1)
             self._stats = {"count": count, "reward_sum": reward_sum, "mean": mean, "std": std, "abs_adv": abs_adv,
                            "degenerate": (rmax - rmin) <= 1e-12}
         return self._stats

@@ -46,27 +46,35 @@ class NoiseGuard:
         lam = 1.0 - 1.0 / guard.horizon
         a = self.pool.num_categories
         decay, w = discount(cat, lam, a)
-        self.mix_s = decay * self.mix_s + np.bincount(cat, weights=w * ~batch.degenerate, minlength=a)
-        self.mix_n = decay * self.mix_n + np.bincount(cat, weights=w, minlength=a)
-        multi = batch.count > 1  # a group of one says nothing about its own sampling variance
-        if not multi.all():
-            cat_m, mean_m, v = cat[multi], batch.mean[multi], batch.std[multi] ** 2 / (batch.count[multi] - 1)
-            decay, w = discount(cat_m, lam, a) if multi.any() else (None, None)
-        else:  # the common case: the rows and weights of the whole step
-            cat_m, mean_m, v = cat, batch.mean, batch.std ** 2 / (batch.count - 1)
-        if len(cat_m):
-            self.disp_n = decay * self.disp_n + np.bincount(cat_m, weights=w, minlength=a)
-            self.disp_m1 = decay * self.disp_m1 + np.bincount(cat_m, weights=w * mean_m, minlength=a)
-            self.disp_m2 = decay * self.disp_m2 + np.bincount(cat_m, weights=w * mean_m**2, minlength=a)
-            self.disp_v = decay * self.disp_v + np.bincount(cat_m, weights=w * v, minlength=a)
-        d = batch.mean - before
+        count, mean = batch.count, batch.mean
+        multi = count > 1  # a group of one says nothing about its own sampling variance
+        if multi.all():  # the common case: mixed flags and moments share the rows and weights of the whole step
+            v = batch.std ** 2 / (count - 1)
+            # one bincount for all six sums (per arm, each in row order: the same sums as six bincounts)
+            wts = np.concatenate([w * ~batch.degenerate, w, w, w * mean, w * mean**2, w * v])
+            sums = np.bincount(np.concatenate([cat + k * a for k in range(6)]), weights=wts, minlength=6 * a)
+            old = np.stack([self.mix_s, self.mix_n, self.disp_n, self.disp_m1, self.disp_m2, self.disp_v])
+            new = decay * old + sums.reshape(6, a)
+            self.mix_s, self.mix_n, self.disp_n, self.disp_m1, self.disp_m2, self.disp_v = new
+        else:
+            self.mix_s = decay * self.mix_s + np.bincount(cat, weights=w * ~batch.degenerate, minlength=a)
+            self.mix_n = decay * self.mix_n + np.bincount(cat, weights=w, minlength=a)
+            cat_m, mean_m, v = cat[multi], mean[multi], batch.std[multi] ** 2 / (count[multi] - 1)
+            if len(cat_m):
+                decay, w = discount(cat_m, lam, a)
+                self.disp_n = decay * self.disp_n + np.bincount(cat_m, weights=w, minlength=a)
+                self.disp_m1 = decay * self.disp_m1 + np.bincount(cat_m, weights=w * mean_m, minlength=a)
+                self.disp_m2 = decay * self.disp_m2 + np.bincount(cat_m, weights=w * mean_m**2, minlength=a)
+                self.disp_v = decay * self.disp_v + np.bincount(cat_m, weights=w * v, minlength=a)
+        d = mean - before
         paired = ~np.isnan(d)
         if paired.any():
             pc, dp = cat[paired], d[paired]
             decay, w = discount(pc, lam, a)
-            self.pair_s = decay * self.pair_s + np.bincount(pc, weights=w * dp, minlength=a)
-            self.pair_q = decay * self.pair_q + np.bincount(pc, weights=w * dp**2, minlength=a)
-            self.pair_n = decay * self.pair_n + np.bincount(pc, weights=w, minlength=a)
+            sums = np.bincount(np.concatenate([pc, pc + a, pc + 2 * a]),
+                               weights=np.concatenate([w * dp, w * dp**2, w]), minlength=3 * a)
+            new = decay * np.stack([self.pair_s, self.pair_q, self.pair_n]) + sums.reshape(3, a)
+            self.pair_s, self.pair_q, self.pair_n = new
 
     def progress_t(self) -> np.ndarray:
         """Per-arm progress statistic t = |S| / sqrt(Q) (nan without pairs)."""

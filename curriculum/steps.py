@@ -155,13 +155,14 @@ class StepLedger:
             return
         self._pending = []
         folded = self.__dict__.get("_step")
+        new = pending[0] if len(pending) == 1 else EventBatch.concat(pending)
+        step = (new if folded is None else EventBatch.concat([folded, new])).canonical()
         if folded is None:
             self._checkpoint()
+            self._remember(step.item if step.unique_items else np.unique(step.item))  # canonical: sorted by item
         else:
             self._rewind()
-        new = pending[0] if len(pending) == 1 else EventBatch.concat(pending)
-        self._remember(np.setdiff1d(new.item, self._touched))
-        step = (new if folded is None else EventBatch.concat([folded, new])).canonical()
+            self._remember(np.setdiff1d(new.item, self._touched))
         self._step = step
         self._fold(step)
 
