@@ -20,14 +20,32 @@ GUARD_ARM: dict[str, tuple[Any, Any]] = {
 _DEFAULT = NoiseGuardParams()
 
 
+_POWERS: dict[float, np.ndarray] = {}
+
+
+def powers(lam: float, n: int) -> np.ndarray:
+    """lam ** arange(n + 1), cached per lam (the same values as lam ** k computed one by one)."""
+    table = _POWERS.get(lam)
+    if table is None or len(table) <= n:
+        table = _POWERS[lam] = lam ** np.arange(max(n + 1, 1024), dtype=np.float64)
+    return table
+
+
 def discount(group: np.ndarray, lam: float, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Exponential forgetting over rows of several groups at once: (lam^count per group, lam^age per row),
     where a row's age is how many rows of its group come after it."""
+    n = len(group)
     count = np.bincount(group, minlength=size)
-    order = np.argsort(group, kind="stable")
-    pos = np.empty(len(group), dtype=np.int64)
-    pos[order] = np.arange(len(group)) - np.repeat(np.cumsum(count) - count, count)
-    return lam ** count, lam ** (count[group] - 1 - pos)
+    order = np.argsort(group, kind="stable")  # within a group, rows keep their order
+    age = np.empty(n, dtype=np.int64)
+    age[order] = np.cumsum(count)[group[order]] - np.arange(1, n + 1)  # rows after it: group end - position - 1
+    table = powers(lam, n)
+    return table[count], table[age]
+
+
+def guard_params(params: Any) -> NoiseGuardParams | None:
+    """The strategy's noise-guard parameters (None without a guard), found without pydantic's slow miss."""
+    return params.__dict__.get("noise_guard")
 
 
 class NoiseGuard:
@@ -42,7 +60,7 @@ class NoiseGuard:
         """Add the step's paired differences and mixed flags to each arm's discounted sums.
         `before` holds each group's item mean at its previous visit (nan: first visit). Rows are aged in
         their (canonical) order within each arm: the newest has age 0."""
-        guard = getattr(self.params, "noise_guard", None) or _DEFAULT
+        guard = guard_params(self.params) or _DEFAULT
         lam = 1.0 - 1.0 / guard.horizon
         a = self.pool.num_categories
         decay, w = discount(cat, lam, a)
@@ -90,7 +108,7 @@ class NoiseGuard:
 
     def noise_gate(self) -> np.ndarray:
         """Per-arm bool: judged "noise" (all False when the guard is off)."""
-        guard = getattr(self.params, "noise_guard", None)
+        guard = guard_params(self.params)
         if guard is None or not guard.enabled:
             return np.zeros(self.pool.num_categories, dtype=bool)
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -117,7 +117,7 @@ class Strategy(NoiseGuard, StepLedger, ABC):
 
     def candidate_count(self, n: int) -> int:
         """How many random candidates `choose` should see for a selection of n (`params.candidates` x n)."""
-        return getattr(self.params, "candidates", 4) * n
+        return self.params.__dict__.get("candidates", 4) * n
 
     def allocate(self, indices: np.ndarray) -> np.ndarray:
         """Rollouts per selected item; default: the experiment's group size for each."""
@@ -234,9 +234,19 @@ class Strategy(NoiseGuard, StepLedger, ABC):
         of eligible items hand their remainder to the others."""
         members = self.pool.arm_members()
         self.sampler.sync(members, self.pool.size, self.rng)
-        taken = np.zeros(self.pool.size, dtype=bool)
-        return sampling.draw_by_arms(self.rng, n, probs, self.pool.arm_sizes(),
-                                     lambda a, c: self.sampler.draw(a, c, self.rng, exclude, taken))
+        taken = self.scratch_mask()
+        idx = sampling.draw_by_arms(self.rng, n, probs, self.pool.arm_sizes(),
+                                    lambda a, c: self.sampler.draw(a, c, self.rng, exclude, taken))
+        taken[idx] = False  # the draws marked exactly the items drawn
+        return idx
+
+    def scratch_mask(self) -> np.ndarray:
+        """A pool-sized bool mask, all False, kept between selections: allocating and zeroing 10^6 bytes per
+        selection cost more than the selection itself. Whoever marks items in it clears them before returning."""
+        m = self.__dict__.get("_scratch")
+        if m is None or len(m) != self.pool.size:
+            m = self.__dict__["_scratch"] = np.zeros(self.pool.size, dtype=bool)
+        return m
 
     # -- state ---------------------------------------------------------------------------------
     def settle(self) -> None:

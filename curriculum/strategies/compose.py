@@ -98,7 +98,7 @@ class Compose(Strategy):
 
     def _select(self, n: int, exclude: np.ndarray | None) -> np.ndarray:
         members = self.pool.arm_members()
-        taken = np.zeros(self.pool.size, dtype=bool)
+        taken = self.scratch_mask()
         item = self.item
 
         def take(a: int, c: int) -> np.ndarray:
@@ -107,7 +107,9 @@ class Compose(Strategy):
             taken[got] = True
             return got
 
-        return draw_by_arms(self.rng, n, self.gated_arm_probs(), self.pool.arm_sizes(), take)
+        idx = draw_by_arms(self.rng, n, self.gated_arm_probs(), self.pool.arm_sizes(), take)
+        taken[idx] = False  # take() marked exactly the items chosen
+        return idx
 
     def allocate(self, indices: np.ndarray) -> np.ndarray:
         return self.item.allocate(indices)

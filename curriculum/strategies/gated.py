@@ -117,8 +117,17 @@ class Gated(Strategy):
         return sel
 
     def _select(self, n: int, exclude: np.ndarray | None) -> np.ndarray:
+        mask = self.scratch_mask() if exclude is None else exclude.copy()
+        considered: list[np.ndarray] = []
+        try:
+            return self._gated_rounds(n, mask, considered)
+        finally:
+            if exclude is None:  # the scratch mask goes back clean
+                for got in considered:
+                    mask[got] = False
+
+    def _gated_rounds(self, n: int, mask: np.ndarray, considered: list[np.ndarray]) -> np.ndarray:
         gate, pred = self.gate, self.pred
-        mask = np.zeros(self.pool.size, dtype=bool) if exclude is None else exclude.copy()
         out: list[np.ndarray] = []
         skipped: list[tuple[np.ndarray, np.ndarray]] = []
         need = n
@@ -127,6 +136,7 @@ class Gated(Strategy):
             if not len(got):
                 break
             mask[got] = True
+            considered.append(got)
             p = pred.p_degenerate(got, self.group_size)
             keep, flagged = gate.admit(p, self.rng)
             gate.record(got[keep], p[keep], np.where(flagged[keep], gates.RETEST, gates.CLEAR))
