@@ -28,7 +28,7 @@ import numpy as np
 from curriculum import sampling
 from curriculum.events import EventBatch
 from curriculum.items import ItemPool, grow
-from curriculum.noise_guard import GUARD_ARM, NoiseGuard
+from curriculum.noise_guard import GUARD_ARM, NoiseGuard, guard_params
 from curriculum.params import StrategyParams
 from curriculum.sampling import EMPTY, ArmSampler
 from curriculum.steps import Settled, StepLedger, copy_state
@@ -61,6 +61,9 @@ class Strategy(NoiseGuard, StepLedger, ABC):
     state_attrs: ClassVar[tuple[str, ...]] = ()
     #: True for strategies that draw arms explicitly (their `weight` is the draw probability)
     draws_arms: ClassVar[bool] = False
+    #: fold the noise guard's evidence; only strategies with a `noise_guard` param do (nothing reads the others'),
+    #: and compose turns it off in its parts, whose guards nothing reads (compose draws arms through its own)
+    fold_guard: bool = True
 
     _COMMON_ITEM = {"n_groups": (np.int64, 0), "n_samples": (np.int64, 0), "reward_sum": (np.float64, 0.0),
                     "last_mean": (np.float64, np.nan)}
@@ -164,10 +167,16 @@ class Strategy(NoiseGuard, StepLedger, ABC):
     def _fold(self, batch: EventBatch) -> None:
         """Common statistics, the noise guard, then the strategy's own update, for one step's evidence."""
         it = batch.item
-        before = self.last_mean[it].copy()
-        np.add.at(self.n_groups, it, 1)
-        np.add.at(self.n_samples, it, batch.count)
-        np.add.at(self.reward_sum, it, batch.reward_sum)
+        guard = self.fold_guard and guard_params(self.params) is not None
+        before = self.last_mean[it] if guard else None  # (a fancy index: a copy)
+        if batch.unique_items:  # one group per item: a plain indexed add is np.add.at's result, much cheaper
+            self.n_groups[it] += 1
+            self.n_samples[it] += batch.count
+            self.reward_sum[it] += batch.reward_sum
+        else:
+            np.add.at(self.n_groups, it, 1)
+            np.add.at(self.n_samples, it, batch.count)
+            np.add.at(self.reward_sum, it, batch.reward_sum)
         self.last_mean[it] = batch.mean
         cat = self.pool.category[it]
         k = np.bincount(cat, minlength=self.pool.num_categories)
@@ -180,7 +189,8 @@ class Strategy(NoiseGuard, StepLedger, ABC):
         self.arm_events += k
         self.events += len(batch)
         self.degenerate += int(batch.degenerate.sum())
-        self._guard_fold(cat, batch, before)
+        if guard:
+            self._guard_fold(cat, batch, before)
         self.update(batch)
 
     # what a step changes (StepLedger): per-arm arrays, `step_attrs`, counters, per-item arrays at its items

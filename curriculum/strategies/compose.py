@@ -70,6 +70,7 @@ class Compose(Strategy):
                                                 group_size=self.group_size)
         self._adopt(self.arm)
         self._adopt(self.item)
+        self.arm.fold_guard = self.item.fold_guard = False  # only the composer's own guard is read
 
     def check_params(self, updates: dict) -> StrategyParams:
         new = super().check_params(updates)
