@@ -119,19 +119,54 @@ class EventBatch:
         self.policy_version = np.asarray(self.policy_version, dtype=np.int64).reshape(len(self.item))
         self.features = {k: np.asarray(v, dtype=np.float64).reshape(len(self.item), -1)
                          for k, v in self.features.items()}
-        valid = ~np.isnan(self.rewards)
-        self.count = valid.sum(axis=1)
-        if len(self.item) and self.count.min() == 0:
+        # a finite total means no nan at all (the common case); fmin ignores nan: a row's minimum is nan only
+        # when the row has no reward
+        if len(self.item) and (self.rewards.shape[1] == 0 or (
+                not np.isfinite(self.rewards.sum()) and np.isnan(np.fmin.reduce(self.rewards, axis=1)).any())):
             raise ValueError("every group needs at least one reward")
-        r0 = np.where(valid, self.rewards, 0.0)
-        self.reward_sum = r0.sum(axis=1)
-        self.mean = self.reward_sum / np.maximum(self.count, 1)
-        dev = np.where(valid, self.rewards - self.mean[:, None], 0.0)
-        self.std = np.sqrt((dev**2).sum(axis=1) / np.maximum(self.count, 1))
-        self.abs_adv = np.abs(dev).sum(axis=1) / np.maximum(self.count, 1) / (self.std + ADV_EPS)
-        rmax = np.where(valid, self.rewards, -np.inf).max(axis=1)
-        rmin = np.where(valid, self.rewards, np.inf).min(axis=1)
-        self.degenerate = (rmax - rmin) <= 1e-12
+        self._stats: dict[str, np.ndarray] | None = None
+        self._unique: bool | None = None
+
+    # the group statistics are derived on first use, once per batch: a report that only joins a step's
+    # evidence (curriculum.steps) never pays for them; the step's canonical batch derives them once
+    def _derived(self) -> dict[str, np.ndarray]:
+        if self._stats is None:
+            r = self.rewards
+            n, width = r.shape
+            if not np.isnan(r).any():  # no padding: the same values as below, with fewer passes
+                count = np.full(n, width, dtype=np.int64)
+                reward_sum = r.sum(axis=1)
+                mean = reward_sum / max(width, 1)
+                dev = r - mean[:, None]
+                rmax, rmin = r.max(axis=1), r.min(axis=1)
+            else:
+                valid = ~np.isnan(r)
+                count = valid.sum(axis=1)
+                reward_sum = np.where(valid, r, 0.0).sum(axis=1)
+                mean = reward_sum / np.maximum(count, 1)
+                dev = np.where(valid, r - mean[:, None], 0.0)
+                rmax = np.where(valid, r, -np.inf).max(axis=1)
+                rmin = np.where(valid, r, np.inf).min(axis=1)
+            std = np.sqrt((dev**2).sum(axis=1) / np.maximum(count, 1))
+            abs_adv = np.abs(dev).sum(axis=1) / np.maximum(count, 1) / (std + ADV_EPS)
+            self._stats = {"count": count, "reward_sum": reward_sum, "mean": mean, "std": std, "abs_adv": abs_adv,
+                           "degenerate": (rmax - rmin) <= 1e-12}
+        return self._stats
+
+    count = property(lambda self: self._derived()["count"], doc="valid rewards per group (int)")
+    reward_sum = property(lambda self: self._derived()["reward_sum"], doc="sum of each group's rewards")
+    mean = property(lambda self: self._derived()["mean"], doc="mean_g per group")
+    std = property(lambda self: self._derived()["std"], doc="std_g per group (population)")
+    abs_adv = property(lambda self: self._derived()["abs_adv"], doc="mean |A| per group")
+    degenerate = property(lambda self: self._derived()["degenerate"], doc="all rewards of the group equal")
+
+    @property
+    def unique_items(self) -> bool:
+        """No item has two groups in this batch (the common case: a step's items are one selection)."""
+        if self._unique is None:
+            si = np.sort(self.item)
+            self._unique = bool(len(si) < 2 or (si[1:] != si[:-1]).all())
+        return self._unique
 
     def __len__(self) -> int:
         return len(self.item)
@@ -188,30 +223,54 @@ class EventBatch:
     def concat(cls, batches: Sequence[EventBatch]) -> EventBatch:
         """One batch of all rows (rewards nan-padded to the widest group; absent signals are nan)."""
         width = max(b.rewards.shape[1] for b in batches)
-        rewards = np.vstack([np.pad(b.rewards, ((0, 0), (0, width - b.rewards.shape[1])), constant_values=np.nan)
-                             for b in batches])
+        rewards = np.concatenate([b.rewards if b.rewards.shape[1] == width else
+                                  np.pad(b.rewards, ((0, 0), (0, width - b.rewards.shape[1])), constant_values=np.nan)
+                                  for b in batches])
         names = sorted({k for b in batches for k in b.signals})
-        signals = {k: np.concatenate([b.signals.get(k, np.full(len(b), np.nan)) for b in batches]) for k in names}
         feats = {}
         for k in sorted({k for b in batches for k in b.features}):
             d = max(b.features[k].shape[1] for b in batches if k in b.features)
             feats[k] = np.vstack([np.pad(b.features[k], ((0, 0), (0, d - b.features[k].shape[1])),
                                          constant_values=np.nan) if k in b.features else np.full((len(b), d), np.nan)
                                   for b in batches])
-        return cls(np.concatenate([b.item for b in batches]), rewards,
-                   np.concatenate([b.policy_version for b in batches]), signals, feats)
+        out = object.__new__(cls)  # the rows were validated in their batches
+        out.item = np.concatenate([b.item for b in batches])
+        out.rewards = rewards
+        out.policy_version = np.concatenate([b.policy_version for b in batches])
+        out.signals = {k: np.concatenate([b.signals.get(k, np.full(len(b), np.nan)) for b in batches]) for k in names}
+        out.features = feats
+        out._stats, out._unique = None, None
+        return out
 
     def canonical(self) -> EventBatch:
         """The same rows in an order that depends only on their content (item, version, rewards, signals), so
         a step's evidence folds identically however it was split into reports and in whatever order."""
+        order = np.argsort(self.item, kind="stable")
+        si = self.item[order]
+        if len(si) < 2 or (si[1:] != si[:-1]).all():  # items unique: the item alone is the whole sort key
+            out = self._rows(order)
+            out._unique = True
+            return out
         keys = [*(c for k in sorted(self.features, reverse=True) for c in self.features[k].T[::-1]),
                 *(self.signals[k] for k in sorted(self.signals, reverse=True)), *self.rewards.T[::-1],
                 self.policy_version, self.item]
-        return self.subset(np.lexsort(keys))
+        out = self._rows(np.lexsort(keys))
+        out._unique = False
+        return out
 
     def subset(self, mask: np.ndarray) -> EventBatch:
-        return EventBatch(self.item[mask], self.rewards[mask], self.policy_version[mask],
-                          {k: v[mask] for k, v in self.signals.items()}, {k: v[mask] for k, v in self.features.items()})
+        return self._rows(mask)
+
+    def _rows(self, sel: np.ndarray) -> EventBatch:
+        """The rows `sel` (mask or indices) of this batch, without validating them again; statistics already
+        derived are carried over (they are per row)."""
+        out = object.__new__(EventBatch)
+        out.item, out.rewards, out.policy_version = self.item[sel], self.rewards[sel], self.policy_version[sel]
+        out.signals = {k: v[sel] for k, v in self.signals.items()}
+        out.features = {k: v[sel] for k, v in self.features.items()}
+        out._stats = None if self._stats is None else {k: v[sel] for k, v in self._stats.items()}
+        out._unique = None
+        return out
 
     def to_dict(self) -> dict:
         """Plain-list form for logs (JSON)."""

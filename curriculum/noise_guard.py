@@ -20,14 +20,32 @@ GUARD_ARM: dict[str, tuple[Any, Any]] = {
 _DEFAULT = NoiseGuardParams()
 
 
+_POWERS: dict[float, np.ndarray] = {}
+
+
+def powers(lam: float, n: int) -> np.ndarray:
+    """lam ** arange(n + 1), cached per lam (the same values as lam ** k computed one by one)."""
+    table = _POWERS.get(lam)
+    if table is None or len(table) <= n:
+        table = _POWERS[lam] = lam ** np.arange(max(n + 1, 1024), dtype=np.float64)
+    return table
+
+
 def discount(group: np.ndarray, lam: float, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Exponential forgetting over rows of several groups at once: (lam^count per group, lam^age per row),
     where a row's age is how many rows of its group come after it."""
+    n = len(group)
     count = np.bincount(group, minlength=size)
-    order = np.argsort(group, kind="stable")
-    pos = np.empty(len(group), dtype=np.int64)
-    pos[order] = np.arange(len(group)) - np.repeat(np.cumsum(count) - count, count)
-    return lam ** count, lam ** (count[group] - 1 - pos)
+    order = np.argsort(group, kind="stable")  # within a group, rows keep their order
+    age = np.empty(n, dtype=np.int64)
+    age[order] = np.cumsum(count)[group[order]] - np.arange(1, n + 1)  # rows after it: group end - position - 1
+    table = powers(lam, n)
+    return table[count], table[age]
+
+
+def guard_params(params: Any) -> NoiseGuardParams | None:
+    """The strategy's noise-guard parameters (None without a guard), found without pydantic's slow miss."""
+    return params.__dict__.get("noise_guard")
 
 
 class NoiseGuard:
@@ -42,31 +60,39 @@ class NoiseGuard:
         """Add the step's paired differences and mixed flags to each arm's discounted sums.
         `before` holds each group's item mean at its previous visit (nan: first visit). Rows are aged in
         their (canonical) order within each arm: the newest has age 0."""
-        guard = getattr(self.params, "noise_guard", None) or _DEFAULT
+        guard = guard_params(self.params) or _DEFAULT
         lam = 1.0 - 1.0 / guard.horizon
         a = self.pool.num_categories
         decay, w = discount(cat, lam, a)
-        self.mix_s = decay * self.mix_s + np.bincount(cat, weights=w * ~batch.degenerate, minlength=a)
-        self.mix_n = decay * self.mix_n + np.bincount(cat, weights=w, minlength=a)
-        multi = batch.count > 1  # a group of one says nothing about its own sampling variance
-        if not multi.all():
-            cat_m, mean_m, v = cat[multi], batch.mean[multi], batch.std[multi] ** 2 / (batch.count[multi] - 1)
-            decay, w = discount(cat_m, lam, a) if multi.any() else (None, None)
-        else:  # the common case: the rows and weights of the whole step
-            cat_m, mean_m, v = cat, batch.mean, batch.std ** 2 / (batch.count - 1)
-        if len(cat_m):
-            self.disp_n = decay * self.disp_n + np.bincount(cat_m, weights=w, minlength=a)
-            self.disp_m1 = decay * self.disp_m1 + np.bincount(cat_m, weights=w * mean_m, minlength=a)
-            self.disp_m2 = decay * self.disp_m2 + np.bincount(cat_m, weights=w * mean_m**2, minlength=a)
-            self.disp_v = decay * self.disp_v + np.bincount(cat_m, weights=w * v, minlength=a)
-        d = batch.mean - before
+        count, mean = batch.count, batch.mean
+        multi = count > 1  # a group of one says nothing about its own sampling variance
+        if multi.all():  # the common case: mixed flags and moments share the rows and weights of the whole step
+            v = batch.std ** 2 / (count - 1)
+            # one bincount for all six sums (per arm, each in row order: the same sums as six bincounts)
+            wts = np.concatenate([w * ~batch.degenerate, w, w, w * mean, w * mean**2, w * v])
+            sums = np.bincount(np.concatenate([cat + k * a for k in range(6)]), weights=wts, minlength=6 * a)
+            old = np.stack([self.mix_s, self.mix_n, self.disp_n, self.disp_m1, self.disp_m2, self.disp_v])
+            new = decay * old + sums.reshape(6, a)
+            self.mix_s, self.mix_n, self.disp_n, self.disp_m1, self.disp_m2, self.disp_v = new
+        else:
+            self.mix_s = decay * self.mix_s + np.bincount(cat, weights=w * ~batch.degenerate, minlength=a)
+            self.mix_n = decay * self.mix_n + np.bincount(cat, weights=w, minlength=a)
+            cat_m, mean_m, v = cat[multi], mean[multi], batch.std[multi] ** 2 / (count[multi] - 1)
+            if len(cat_m):
+                decay, w = discount(cat_m, lam, a)
+                self.disp_n = decay * self.disp_n + np.bincount(cat_m, weights=w, minlength=a)
+                self.disp_m1 = decay * self.disp_m1 + np.bincount(cat_m, weights=w * mean_m, minlength=a)
+                self.disp_m2 = decay * self.disp_m2 + np.bincount(cat_m, weights=w * mean_m**2, minlength=a)
+                self.disp_v = decay * self.disp_v + np.bincount(cat_m, weights=w * v, minlength=a)
+        d = mean - before
         paired = ~np.isnan(d)
         if paired.any():
             pc, dp = cat[paired], d[paired]
             decay, w = discount(pc, lam, a)
-            self.pair_s = decay * self.pair_s + np.bincount(pc, weights=w * dp, minlength=a)
-            self.pair_q = decay * self.pair_q + np.bincount(pc, weights=w * dp**2, minlength=a)
-            self.pair_n = decay * self.pair_n + np.bincount(pc, weights=w, minlength=a)
+            sums = np.bincount(np.concatenate([pc, pc + a, pc + 2 * a]),
+                               weights=np.concatenate([w * dp, w * dp**2, w]), minlength=3 * a)
+            new = decay * np.stack([self.pair_s, self.pair_q, self.pair_n]) + sums.reshape(3, a)
+            self.pair_s, self.pair_q, self.pair_n = new
 
     def progress_t(self) -> np.ndarray:
         """Per-arm progress statistic t = |S| / sqrt(Q) (nan without pairs)."""
@@ -82,7 +108,7 @@ class NoiseGuard:
 
     def noise_gate(self) -> np.ndarray:
         """Per-arm bool: judged "noise" (all False when the guard is off)."""
-        guard = getattr(self.params, "noise_guard", None)
+        guard = guard_params(self.params)
         if guard is None or not guard.enabled:
             return np.zeros(self.pool.num_categories, dtype=bool)
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -49,11 +49,13 @@ from typing import Any
 import numpy as np
 
 from curriculum.items import grow as _grow
+from curriculum.noise_guard import powers
 
 #: per-item arrays: name -> (dtype, fill); alpha/beta fills are the prior and are set per instance
 FIELDS: dict[str, tuple[Any, Any]] = {"alpha": (np.float64, 1.0), "beta": (np.float64, 1.0),
                                       "streak": (np.int64, 0), "seen": (np.int64, -1), "last": (np.float64, np.nan)}
 SCALARS: dict[str, Any] = {"version": -1}
+POWER_TABLE_MAX = 1 << 16  # ages (policy versions) up to this read lambda^age from a table
 LGAMMA_FROM = 64  # groups larger than this use lgamma instead of the product of G factors
 
 _LANCZOS = (0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313,
@@ -223,7 +225,10 @@ class PredictiveState:
             return a, b
         at = self.version if at is None else int(at)
         seen = self.seen[idx]
-        k = self.decay ** np.clip(at - seen, 0, None) * (seen >= 0)
+        age = np.clip(at - seen, 0, None)
+        top = int(age.max()) if len(age) else 0
+        # lambda^age from a cached table of powers (the same values as the power itself, without its cost)
+        k = (powers(self.decay, top)[age] if top < POWER_TABLE_MAX else self.decay ** age) * (seen >= 0)
         return self.alpha0 + k * (a - self.alpha0), self.beta0 + k * (b - self.beta0)
 
     def pass_rate(self, idx, at: int | None = None) -> np.ndarray:

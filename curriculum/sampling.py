@@ -88,13 +88,19 @@ def random_candidates(rng: np.random.Generator, m: int, size: int, members: np.n
             allidx = allidx[eligible(allidx, exclude, taken)]
         return rng.permutation(allidx)[:m]
     for attempt in range(4):
-        pos = np.unique(rng.integers(0, size, size=int(1.3 * m) + 8))
+        pos = sorted_unique(rng.integers(0, size, size=int(1.3 * m) + 8))
         cand = pos if members is None else members[pos]
         if exclude is not None or taken is not None:
             cand = cand[eligible(cand, exclude, taken)]
         if len(cand) >= m or attempt == 3:
             break
     return rng.permutation(cand)[:m]
+
+
+def sorted_unique(x: np.ndarray) -> np.ndarray:
+    """np.unique(x) for a 1-D integer array, without np.unique's per-call overhead (the same array)."""
+    x = np.sort(x)
+    return x[np.concatenate(([True], x[1:] != x[:-1]))] if len(x) > 1 else x
 
 
 def draw_by_arms(rng: np.random.Generator, n: int, probs: np.ndarray, sizes: np.ndarray,

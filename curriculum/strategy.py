@@ -28,10 +28,10 @@ import numpy as np
 from curriculum import sampling
 from curriculum.events import EventBatch
 from curriculum.items import ItemPool, grow
-from curriculum.noise_guard import GUARD_ARM, NoiseGuard
+from curriculum.noise_guard import GUARD_ARM, NoiseGuard, guard_params
 from curriculum.params import StrategyParams
 from curriculum.sampling import EMPTY, ArmSampler
-from curriculum.steps import StepLedger, copy_state
+from curriculum.steps import Settled, StepLedger, copy_state
 
 RECENT = 0.02  # EMA rate for the "recent" per-arm pass rate and selection share (~50-event horizon)
 
@@ -61,6 +61,9 @@ class Strategy(NoiseGuard, StepLedger, ABC):
     state_attrs: ClassVar[tuple[str, ...]] = ()
     #: True for strategies that draw arms explicitly (their `weight` is the draw probability)
     draws_arms: ClassVar[bool] = False
+    #: fold the noise guard's evidence; only strategies with a `noise_guard` param do (nothing reads the others'),
+    #: and compose turns it off in its parts, whose guards nothing reads (compose draws arms through its own)
+    fold_guard: bool = True
 
     _COMMON_ITEM = {"n_groups": (np.int64, 0), "n_samples": (np.int64, 0), "reward_sum": (np.float64, 0.0),
                     "last_mean": (np.float64, np.nan)}
@@ -72,6 +75,10 @@ class Strategy(NoiseGuard, StepLedger, ABC):
     step_attrs: ClassVar[tuple[str, ...] | None] = None
     #: `item_state` arrays that select() changes (lease-time records): snapshotted, not part of a step's rewind
     select_items: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _settle_on_read(cls)
 
     def __init__(self, pool: ItemPool, params: dict | StrategyParams | None = None, *, seed: int = 0,
                  group_size: int = 8) -> None:
@@ -115,7 +122,7 @@ class Strategy(NoiseGuard, StepLedger, ABC):
 
     def candidate_count(self, n: int) -> int:
         """How many random candidates `choose` should see for a selection of n (`params.candidates` x n)."""
-        return getattr(self.params, "candidates", 4) * n
+        return self.params.__dict__.get("candidates", 4) * n
 
     def allocate(self, indices: np.ndarray) -> np.ndarray:
         """Rollouts per selected item; default: the experiment's group size for each."""
@@ -127,6 +134,7 @@ class Strategy(NoiseGuard, StepLedger, ABC):
     # -- the interface -------------------------------------------------------------------------
     def select(self, n: int, exclude: np.ndarray | None = None) -> Selection:
         """Up to n unique items, none of them marked in `exclude` (a bool mask over the pool)."""
+        self.settle()
         self.sync()
         if exclude is not None and len(exclude) < self.pool.size:
             exclude = grow(exclude.astype(bool), self.pool.size, False)[: self.pool.size]
@@ -161,10 +169,16 @@ class Strategy(NoiseGuard, StepLedger, ABC):
     def _fold(self, batch: EventBatch) -> None:
         """Common statistics, the noise guard, then the strategy's own update, for one step's evidence."""
         it = batch.item
-        before = self.last_mean[it].copy()
-        np.add.at(self.n_groups, it, 1)
-        np.add.at(self.n_samples, it, batch.count)
-        np.add.at(self.reward_sum, it, batch.reward_sum)
+        guard = self.fold_guard and guard_params(self.params) is not None
+        before = self.last_mean[it] if guard else None  # (a fancy index: a copy)
+        if batch.unique_items:  # one group per item: a plain indexed add is np.add.at's result, much cheaper
+            self.n_groups[it] += 1
+            self.n_samples[it] += batch.count
+            self.reward_sum[it] += batch.reward_sum
+        else:
+            np.add.at(self.n_groups, it, 1)
+            np.add.at(self.n_samples, it, batch.count)
+            np.add.at(self.reward_sum, it, batch.reward_sum)
         self.last_mean[it] = batch.mean
         cat = self.pool.category[it]
         k = np.bincount(cat, minlength=self.pool.num_categories)
@@ -177,7 +191,8 @@ class Strategy(NoiseGuard, StepLedger, ABC):
         self.arm_events += k
         self.events += len(batch)
         self.degenerate += int(batch.degenerate.sum())
-        self._guard_fold(cat, batch, before)
+        if guard:
+            self._guard_fold(cat, batch, before)
         self.update(batch)
 
     # what a step changes (StepLedger): per-arm arrays, `step_attrs`, counters, per-item arrays at its items
@@ -231,12 +246,27 @@ class Strategy(NoiseGuard, StepLedger, ABC):
         of eligible items hand their remainder to the others."""
         members = self.pool.arm_members()
         self.sampler.sync(members, self.pool.size, self.rng)
-        taken = np.zeros(self.pool.size, dtype=bool)
-        return sampling.draw_by_arms(self.rng, n, probs, self.pool.arm_sizes(),
-                                     lambda a, c: self.sampler.draw(a, c, self.rng, exclude, taken))
+        taken = self.scratch_mask()
+        idx = sampling.draw_by_arms(self.rng, n, probs, self.pool.arm_sizes(),
+                                    lambda a, c: self.sampler.draw(a, c, self.rng, exclude, taken))
+        taken[idx] = False  # the draws marked exactly the items drawn
+        return idx
+
+    def scratch_mask(self) -> np.ndarray:
+        """A pool-sized bool mask, all False, kept between selections: allocating and zeroing 10^6 bytes per
+        selection cost more than the selection itself. Whoever marks items in it clears them before returning."""
+        m = self.__dict__.get("_scratch")
+        if m is None or len(m) != self.pool.size:
+            m = self.__dict__["_scratch"] = np.zeros(self.pool.size, dtype=bool)
+        return m
 
     # -- state ---------------------------------------------------------------------------------
+    def settle(self) -> None:
+        """Fold the reports still waiting (of this strategy's steps' owner); see curriculum.steps."""
+        (self._root or self)._settle()
+
     def state_dict(self) -> dict:
+        self.settle()
         d: dict[str, Any] = {
             "name": self.name, "params": self.params.model_dump(mode="json"), "seed": self.seed,
             "group_size": self.group_size, "rng": self.rng.bit_generator.state, "steps": self.steps,
@@ -281,6 +311,7 @@ class Strategy(NoiseGuard, StepLedger, ABC):
         return share / total
 
     def describe(self) -> dict:
+        self.settle()
         self.sync()
         w = self.arm_weights()
         v = self.arm_values()
@@ -300,3 +331,20 @@ class Strategy(NoiseGuard, StepLedger, ABC):
                 "events": self.events, "steps": self.steps,
                 "degenerate_ratio": self.degenerate / self.events if self.events else 0.0,
                 "arms": arms, "details": details}
+
+
+def _settle_on_read(cls: type[Strategy]) -> None:
+    """Every state attribute of `cls` (per-item, per-arm, `state_attrs`, the counters, the open step) becomes a
+    `Settled` descriptor: reading it folds the reports still waiting first."""
+    names = [*cls._COMMON_ITEM, *cls.item_state, *cls._COMMON_ARM, *cls.arm_state, *cls.state_attrs,
+             "events", "degenerate", "_step"]
+    for n in names:
+        have = getattr(cls, n, None)
+        if isinstance(have, Settled):
+            continue
+        if have is not None:
+            raise TypeError(f"{cls.__name__}: state attribute {n!r} clashes with a class attribute")
+        setattr(cls, n, Settled(n))
+
+
+_settle_on_read(Strategy)

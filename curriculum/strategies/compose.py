@@ -68,6 +68,9 @@ class Compose(Strategy):
                                               group_size=self.group_size)
         self.item = strategy_class(p.item.name)(self.pool, p.item.params, seed=int(seeds[1].generate_state(1)[0]),
                                                 group_size=self.group_size)
+        self._adopt(self.arm)
+        self._adopt(self.item)
+        self.arm.fold_guard = self.item.fold_guard = False  # only the composer's own guard is read
 
     def check_params(self, updates: dict) -> StrategyParams:
         new = super().check_params(updates)
@@ -96,7 +99,7 @@ class Compose(Strategy):
 
     def _select(self, n: int, exclude: np.ndarray | None) -> np.ndarray:
         members = self.pool.arm_members()
-        taken = np.zeros(self.pool.size, dtype=bool)
+        taken = self.scratch_mask()
         item = self.item
 
         def take(a: int, c: int) -> np.ndarray:
@@ -105,7 +108,9 @@ class Compose(Strategy):
             taken[got] = True
             return got
 
-        return draw_by_arms(self.rng, n, self.gated_arm_probs(), self.pool.arm_sizes(), take)
+        idx = draw_by_arms(self.rng, n, self.gated_arm_probs(), self.pool.arm_sizes(), take)
+        taken[idx] = False  # take() marked exactly the items chosen
+        return idx
 
     def allocate(self, indices: np.ndarray) -> np.ndarray:
         return self.item.allocate(indices)

@@ -58,14 +58,24 @@ class DUMP(Strategy):
             self.ring = np.zeros((self.pool.num_categories, w))
             self.ring_pos[:] = 0
             self.n_win[:] = 0
-        for a in np.unique(cat):  # loops over arms present in the batch, not items
-            vals = adv[cat == a].ravel()
-            vals = vals[~np.isnan(vals)][-w:]
-            pos = (self.ring_pos[a] + np.arange(len(vals))) % w
-            self.ring[a, pos] = vals
-            self.ring_pos[a] = (self.ring_pos[a] + len(vals)) % w
-            self.n_resp[a] += int((~np.isnan(adv[cat == a])).sum())
-            self.n_win[a] = min(w, self.n_win[a] + len(vals))
+        # every arm at once: the values of each arm in row order (then sample order), nan padding dropped
+        vals = adv.ravel()
+        arm = np.repeat(cat, adv.shape[1])
+        ok = ~np.isnan(vals)
+        vals, arm = vals[ok], arm[ok]
+        na = self.pool.num_categories
+        count = np.bincount(arm, minlength=na)
+        order = np.argsort(arm, kind="stable")
+        rank = np.empty(len(arm), dtype=np.int64)  # position of each value among its arm's values
+        rank[order] = np.arange(len(arm)) - np.repeat(np.cumsum(count) - count, count)
+        skip = np.maximum(count - w, 0)  # only an arm's last w values enter its window
+        keep = rank >= skip[arm]
+        arm, rank = arm[keep], rank[keep]
+        self.ring[arm, (self.ring_pos[arm] + rank - skip[arm]) % w] = vals[keep]
+        kept = count - skip
+        self.ring_pos[:] = (self.ring_pos + kept) % w
+        self.n_resp += count
+        self.n_win[:] = np.minimum(w, self.n_win + kept)
 
     def arm_values(self) -> np.ndarray:
         mu = self.ring.sum(axis=1) / np.maximum(self.n_win, 1)

@@ -68,9 +68,10 @@ class Filter(Strategy):
         unseen = np.isnan(p)
         in_band = ~unseen & (p >= lo) & (p <= hi)
         stale = ~unseen & ~in_band & (self.steps - self.seen_step[candidates] > self.params.max_age)
-        tier = np.select([unseen, in_band, stale], [0, 1, 2], default=3)
-        q = np.nan_to_num(p)
-        dist = np.select([tier == 2, tier == 3], [np.maximum(lo - q, q - hi), np.abs(q - 0.5)], 0.0)
+        # np.where chains: the values np.select gives, at a fraction of its per-call cost
+        tier = np.where(unseen, 0, np.where(in_band, 1, np.where(stale, 2, 3)))
+        q = np.where(unseen, 0.0, p)
+        dist = np.where(tier == 2, np.maximum(lo - q, q - hi), np.where(tier == 3, np.abs(q - 0.5), 0.0))
         order = np.lexsort((dist, tier))  # stable: ties keep the random candidate order
         return candidates[order[:n]]
 

@@ -8,7 +8,7 @@ selection — a user keeps their curriculum and adds the prediction.
 
 p_degenerate comes from the shared per-prompt predictive state (`curriculum.predictive`, Beta posterior with
 evidence decayed per policy version). The inner strategy observes every group and keeps its own state; the
-wrapper folds each step into it and rewinds it with its own step ledger (as `compose` does with its parts).
+wrapper folds each step into it and rewinds it with its own step ledger (its `step_parts()`, as `compose`).
 Rollout counts and the token budget are the inner strategy's (the wrapper's own `token_budget`, when set,
 wins). `details` has the inner strategy's details under `inner` and the gate's calibration under `skip_gate`:
 skips, re-tests, Brier score, precision and recall (see `curriculum.gates`).
@@ -74,6 +74,7 @@ class Gated(Strategy):
         p = self.params
         seed = int(np.random.SeedSequence(self.seed).spawn(1)[0].generate_state(1)[0])
         self.inner = strategy_class(p.inner.name)(self.pool, p.inner.params, seed=seed, group_size=self.group_size)
+        self._adopt(self.inner)
         _ = self.gate, self.pred, self.calibration  # create their counters in this strategy (their store) unless loaded
         self.retest_rollouts, self.retest_tokens = 0, 0.0  # the re-tests' overhead: what the flagged items cost
 
@@ -123,22 +124,8 @@ class Gated(Strategy):
                 "precision": d["tp"] / (d["tp"] + d["fp"]) if d["tp"] + d["fp"] else None,
                 "recall": d["tp_w"] / (d["tp_w"] + d["fn"]) if d["tp_w"] + d["fn"] else None}
 
-    # the inner strategy's step bookkeeping follows the wrapper's
-    def _checkpoint(self) -> None:
-        super()._checkpoint()
-        self.inner._checkpoint()
-
-    def _remember(self, items: np.ndarray) -> None:
-        super()._remember(items)
-        self.inner._remember(items)
-
-    def _rewind(self) -> None:
-        super()._rewind()
-        self.inner._rewind()
-
-    def _close_step(self) -> None:
-        super()._close_step()
-        self.inner._close_step()
+    def step_parts(self) -> list[Strategy]:
+        return [self.inner]
 
     def arm_probs(self) -> np.ndarray:
         return self.inner.arm_weights()
@@ -154,8 +141,17 @@ class Gated(Strategy):
         return sel
 
     def _select(self, n: int, exclude: np.ndarray | None) -> np.ndarray:
+        mask = self.scratch_mask() if exclude is None else exclude.copy()
+        considered: list[np.ndarray] = []
+        try:
+            return self._gated_rounds(n, mask, considered)
+        finally:
+            if exclude is None:  # the scratch mask goes back clean
+                for got in considered:
+                    mask[got] = False
+
+    def _gated_rounds(self, n: int, mask: np.ndarray, considered: list[np.ndarray]) -> np.ndarray:
         gate, pred = self.gate, self.pred
-        mask = np.zeros(self.pool.size, dtype=bool) if exclude is None else exclude.copy()
         out: list[np.ndarray] = []
         skipped: list[tuple[np.ndarray, np.ndarray]] = []
         need = n
@@ -164,6 +160,7 @@ class Gated(Strategy):
             if not len(got):
                 break
             mask[got] = True
+            considered.append(got)
             p = pred.p_degenerate(got, self.group_size)
             keep, flagged = gate.admit(p, self.rng)
             gate.record(got[keep], p[keep], np.where(flagged[keep], gates.RETEST, gates.CLEAR))

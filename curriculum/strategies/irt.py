@@ -52,7 +52,10 @@ def ability_mle(b: np.ndarray, s: np.ndarray, n: np.ndarray, a: float = 1.0, the
         h = -(a**2) * np.sum(n * p * (1 - p))
         if h > -1e-9:
             break
-        theta = float(np.clip(theta - g / h, -10, 10))  # all-correct / all-wrong have no finite MLE
+        new = float(np.clip(theta - g / h, -10, 10))  # all-correct / all-wrong have no finite MLE
+        if new == theta:  # a fixed point: every further iteration gives it again (so stopping changes nothing)
+            break
+        theta = new
     return theta
 
 

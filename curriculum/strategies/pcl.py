@@ -42,6 +42,18 @@ from curriculum.registry import register
 from curriculum.strategy import Strategy
 
 _P1, _P2 = np.uint64(1_000_003), np.uint64(998_244_353)
+MAX_BYTES = 512  # bytes of a prompt that the features read
+
+
+def prompt_bytes(prompts: list[str], idx: np.ndarray) -> tuple[np.ndarray, bytes]:
+    """(byte length per prompt, the concatenated bytes): each prompt's UTF-8 encoding cut at MAX_BYTES. ASCII
+    prompts (the common case) are cut and encoded all at once, since a character is then one byte."""
+    texts = [prompts[i][:MAX_BYTES] for i in idx.tolist()]
+    joined = "".join(texts)
+    if joined.isascii():
+        return np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)), joined.encode("ascii")
+    raw = [prompts[i].encode("utf-8", "replace")[:MAX_BYTES] for i in idx.tolist()]
+    return np.fromiter(map(len, raw), dtype=np.int64, count=len(raw)), b"".join(raw)
 
 
 class PCLParams(ItemLevelParams):
@@ -86,11 +98,9 @@ class PCL(Strategy):
 
     def features(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(segment, bucket, scale): sparse rows phi(x_i) for the items idx, each row L2-normalised."""
-        prompts = self.pool.prompts
-        raw = [prompts[i].encode("utf-8", "replace")[:512] for i in idx.tolist()]
-        lens = np.fromiter((len(r) for r in raw), dtype=np.int64, count=len(raw))
-        buf = np.frombuffer(b"".join(raw), dtype=np.uint8).astype(np.uint64)
-        seg = np.repeat(np.arange(len(raw)), lens)
+        lens, raw = prompt_bytes(self.pool.prompts, idx)
+        buf = np.frombuffer(raw, dtype=np.uint8).astype(np.uint64)
+        seg = np.repeat(np.arange(len(idx)), lens)
         pos = np.arange(len(buf)) - np.repeat(np.cumsum(lens) - lens, lens)
         segs, hashes = [], []
         for n in (1, 2, 3):
@@ -100,14 +110,14 @@ class PCL(Strategy):
                 h = h * _P1 + buf[ok - j]
             segs.append(seg[ok])
             hashes.append(h)
-        segs.append(np.arange(len(raw)))  # category feature
+        segs.append(np.arange(len(idx)))  # category feature
         hashes.append(self.pool.category[idx].astype(np.uint64) * _P2 + np.uint64(7))
         dim = 1 << self.params.dim_bits
         bucket = ((np.concatenate(hashes) * _P2) >> np.uint64(20)).astype(np.int64) & (dim - 1)
         # merge repeated n-grams into counts, then L2-normalise each row (keeps SGD stable for any length)
         key, cnt = np.unique(np.concatenate(segs) * dim + bucket, return_counts=True)
         seg_all, bucket = key // dim, key % dim
-        norm = np.sqrt(np.bincount(seg_all, weights=cnt.astype(np.float64) ** 2, minlength=len(raw)))
+        norm = np.sqrt(np.bincount(seg_all, weights=cnt.astype(np.float64) ** 2, minlength=len(idx)))
         return seg_all, bucket, cnt / norm[seg_all]
 
     def linear(self, idx: np.ndarray) -> tuple[np.ndarray, tuple, np.ndarray]:

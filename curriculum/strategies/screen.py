@@ -78,6 +78,7 @@ class Screen(Strategy):
         p = self.params
         seed = int(np.random.SeedSequence(self.seed).spawn(1)[0].generate_state(1)[0])
         self.inner = strategy_class(p.inner.name)(self.pool, p.inner.params, seed=seed, group_size=self.group_size)
+        self._adopt(self.inner)
         for c in COUNTERS:
             setattr(self, c, 0)
         _ = self.pred, self.calibration  # their scalars live in this strategy unless loaded
@@ -129,22 +130,8 @@ class Screen(Strategy):
         self.full_tokens += float(tokens[full].sum())
         self.full_degenerate += int((full & batch.degenerate).sum())
 
-    # the inner strategy's step bookkeeping follows this one's
-    def _checkpoint(self) -> None:
-        super()._checkpoint()
-        self.inner._checkpoint()
-
-    def _remember(self, items: np.ndarray) -> None:
-        super()._remember(items)
-        self.inner._remember(items)
-
-    def _rewind(self) -> None:
-        super()._rewind()
-        self.inner._rewind()
-
-    def _close_step(self) -> None:
-        super()._close_step()
-        self.inner._close_step()
+    def step_parts(self) -> list[Strategy]:
+        return [self.inner]
 
     # -- selection -----------------------------------------------------------------------------------
     def arm_probs(self) -> np.ndarray:

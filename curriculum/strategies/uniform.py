@@ -16,6 +16,10 @@ class Uniform(Strategy):
     description = "Epoch-wise shuffling without replacement (the baseline)."
 
     def _select(self, n: int, exclude: np.ndarray | None) -> np.ndarray:
-        self.sampler.sync([np.arange(self.pool.size, dtype=np.int64)], self.pool.size, self.rng)
-        taken = np.zeros(self.pool.size, dtype=bool)
-        return self.sampler.draw(0, n, self.rng, exclude, taken)
+        # the one group is the whole pool: built again only when the pool grew
+        if self.sampler.n_items != self.pool.size or len(self.sampler.cursor) != 1:
+            self.sampler.sync([np.arange(self.pool.size, dtype=np.int64)], self.pool.size, self.rng)
+        taken = self.scratch_mask()
+        idx = self.sampler.draw(0, n, self.rng, exclude, taken)
+        taken[idx] = False
+        return idx

@@ -112,3 +112,45 @@ def test_a_version_with_too_many_groups_is_split_into_steps(monkeypatch):
     s.observe(EventBatch.from_arrays(list(range(25)), [[1, 0]] * 25, WARM))
     assert s.steps == v0 + 3  # the open step, then 10 + 10 closed; the last 5 are the open step
     assert len(s._step) == 5
+
+
+@pytest.mark.parametrize("name", strategy_names())
+def test_reads_between_shuffled_reports_change_nothing(name):
+    """A read between reports folds what has arrived (the lazy fold); the next report rewinds the step and
+    folds it again. Whatever the arrival order, with reads in between or not, the state is that of one call."""
+    one, step = warmed(name)
+    one.observe(step)
+    ref = one.state_dict()
+    for seed in range(3):
+        rng = np.random.default_rng(100 + seed)
+        many, _ = warmed(name)
+        parts = split(step, 4, rng)
+        for n, j in enumerate(rng.permutation(4)):
+            many.observe(parts[j])
+            if n % 2 == seed % 2:
+                many.describe()
+        same(ref, many.state_dict())
+
+
+@pytest.mark.parametrize("name", ["filter", "compose", "gated"])
+def test_state_read_right_after_observe_sees_the_report(name):
+    s, step = warmed(name)
+    events = s.events
+    s.observe(step)  # files the report; the first read folds it
+    assert s.events == events + len(step)
+    assert (s.n_groups[step.item] > 0).all()
+    if name == "compose":  # a part's state settles its owner's reports
+        t, _ = warmed(name)
+        t.observe(step)
+        assert np.array_equal(t.item.p_est, s.item.p_est, equal_nan=True)
+        assert t.item.events == events + len(step)
+
+
+def test_a_bad_report_is_rejected_before_it_is_filed():
+    s, _ = warmed("sec")
+    before = s.state_dict()
+    with pytest.raises(IndexError):
+        s.observe(EventBatch.from_arrays([s.pool.size], [[1, 0]], WARM))
+    with pytest.raises(ValueError):
+        EventBatch.from_arrays([0], [[np.nan, np.nan]], WARM)
+    same(before, s.state_dict())
