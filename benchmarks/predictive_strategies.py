@@ -52,8 +52,9 @@ def main(argv: list[str] | None = None) -> dict:
     for label, s in res["summary"].items():
         m, (lo, hi) = s["rollouts_to_target_median"], s["rollouts_to_target_iqr"]
         vs_d = f"{base / m:.2f}x" if base else "-"
+        vs_u = f"{s['speedup_vs_uniform']:.2f}x" if s["speedup_vs_uniform"] else "-"
         print(f"| {label} | {m:,.0f} ({lo:,.0f}-{hi:,.0f}) | {s['reached']}/{args.seeds} | "
-              f"{s['speedup_vs_uniform']:.2f}x | {vs_d} | {s['degenerate_to_target_median']:.3f} |")
+              f"{vs_u} | {vs_d} | {s['degenerate_to_target_median']:.3f} |")
     print("\n| strategy | " + " | ".join(c[1] for c in CALIBRATION) + " |")
     print("|---|" + "---|" * len(CALIBRATION))
     for label, s in res["summary"].items():
