@@ -26,6 +26,12 @@ ROWS: dict[str, dict] = {
     "dump x greso": {"name": "compose", "params": {"arm": {"name": "dump"}, "item": {"name": "greso"}}},
     "default+skip": {"name": "gated", "params": {"inner": DEFAULT_STRATEGY}},
     "uniform+skip": {"name": "gated", "params": {"inner": {"name": "uniform"}}},
+    "default+skip flat": {"name": "gated", "params": {"inner": DEFAULT_STRATEGY, "prior": "flat"}},
+    "default+skip flat t0.6": {"name": "gated", "params": {"inner": DEFAULT_STRATEGY, "prior": "flat",
+                                                          "skip": {"threshold": 0.6}}},
+    "default+skip r4": {"name": "gated", "params": {"inner": DEFAULT_STRATEGY, "skip": {"cost_ratio": 4.0}}},
+    "mopps flat": {"name": "mopps", "params": {"prior": "flat"}},
+    "greso flat": {"name": "greso", "params": {"prior": "flat"}},
     "screen": {"name": "screen", "params": {"inner": DEFAULT_STRATEGY}},
     "uniform+screen": {"name": "screen", "params": {"inner": {"name": "uniform"}}},
 }

@@ -7,8 +7,25 @@ Per item (numpy arrays over the pool's dense item index):
     streak        consecutive degenerate groups at the item's latest visits (0 after a mixed group)
     seen          policy version of the item's latest evidence (-1: never seen)
     last          mean reward of the item's latest group (nan: never seen)
+    count         samples in the item's latest group
 
 plus one scalar, `version`: the newest policy version observed.
+
+**Empirical-Bayes prior per arm** (when the store holds `arm_state(prefix)` and the item -> arm map is given).
+An unseen or once-seen item borrows strength from its level: its prior is Beta(alpha0_k, beta0_k), fitted by the
+method of moments to the latest group of every seen item of its arm k, weighted w_i = lambda^(version - seen_i)
+(the item's evidence decay). With m_i = s_i / n_i, W = sum w, mean 1/n: h = sum (w / n) / W,
+
+    mu_k    = (sum w s + alpha0) / (sum w n + alpha0 + beta0)             (pooled rate, smoothed by the flat prior)
+    V_m     = W / (W - 1) * (sum w m^2 / W - (sum w m / W)^2)             (spread of the items' group means)
+    var_p   = (V_m - mu (1 - mu) h) / (1 - h)                            (minus the binomial noise of a group)
+    kappa_k = mu (1 - mu) / var_p - 1, clipped to [KAPPA_MIN, sum w n]   (no stronger than the samples behind it)
+    alpha0_k, beta0_k = mu kappa, (1 - mu) kappa
+
+(the flat prior where W < 2 or every group has one sample). The six weighted sums per arm are updated in O(touched)
+per fold: an item's old latest group is subtracted at its decayed weight and the new one added; when `version`
+advances all sums are multiplied by lambda^dv (O(arms)). An item's posterior is its arm's prior plus its own
+decayed evidence: alpha0_k + (alpha_i - alpha0) decayed, likewise beta. The fit is O(arms) per read.
 
 **Evidence decays per policy version.** The evidence (alpha - alpha0, beta - beta0) is multiplied by lambda for
 every policy version between the version it was observed at and the version it is read at:
@@ -44,7 +61,7 @@ arrays are the strategy's `item_state` (`item_state(prefix)`) and the step-ledge
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -58,6 +75,9 @@ FIELDS: dict[str, tuple[Any, Any]] = {"alpha": (np.float64, 1.0), "beta": (np.fl
 #: with n samples, mean m): sum w, sum w n, sum w n m, sum w m, sum w m^2, sum w / n
 ARM_FIELDS = ("arm_w", "arm_wn", "arm_ws", "arm_s1", "arm_s2", "arm_h")
 SCALARS: dict[str, Any] = {"version": -1}
+#: a strategy's `prior` parameter: its level's fitted prior (arm), or the flat Beta(alpha0, beta0)
+Prior = Literal["arm", "flat"]
+PRIOR_DOC = "Beta prior of an item: its level's, fitted by moments (arm), or Beta(1, 1) (flat)"
 KAPPA_MIN = 0.1  # numerical floor of the fitted prior strength alpha0 + beta0 (its limit 0: every item at 0 or 1)
 LGAMMA_FROM = 64  # groups larger than this use lgamma instead of the product of G factors
 
@@ -132,6 +152,12 @@ def fit_arm_prior(sums: dict[str, np.ndarray], flat: tuple[float, float]) -> tup
 
 class _Holder:
     """The default store: plain attributes."""
+
+
+def of_strategy(strategy: Any, decay: float, prior: str = "arm", prefix: str = "pred_") -> PredictiveState:
+    """The state a strategy holds under `prefix` (its item_state / arm_state), with its pool's arms (prior 'arm')."""
+    arms = strategy.pool.category if prior == "arm" else None
+    return PredictiveState(decay=decay, store=strategy, prefix=prefix, arms=arms)
 
 
 class PredictiveState:

@@ -24,8 +24,6 @@ step's next report (the prediction should travel in the lease record instead).
 """
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 from pydantic import Field, field_validator
 
@@ -33,7 +31,7 @@ from curriculum import calibration, gates
 from curriculum.cost import group_tokens
 from curriculum.events import EventBatch
 from curriculum.params import StrategyParams
-from curriculum.predictive import PredictiveState, arm_state, item_state
+from curriculum.predictive import PRIOR_DOC, PredictiveState, Prior, arm_state, item_state, of_strategy
 from curriculum.registry import DEFAULT_STRATEGY, register, strategy_class, validate_params
 from curriculum.strategies.compose import Part
 from curriculum.strategy import Selection, Strategy
@@ -47,9 +45,7 @@ class GatedParams(StrategyParams):
         default_factory=gates.SkipGateParams, description="the skip gate (curriculum.gates)"
     )
     decay: float = Field(0.99, gt=0, le=1, description="evidence factor per policy version of the shared Beta state")
-    prior: Literal["arm", "flat"] = Field(
-        "arm", description="Beta prior of an item: its level's, fitted by moments (arm), or Beta(1, 1) (flat)"
-    )
+    prior: Prior = Field("arm", description=PRIOR_DOC)
     rounds: int = Field(4, ge=1, description="selections asked of the inner strategy to fill a batch before fills")
 
     @field_validator("inner")
@@ -86,8 +82,7 @@ class Gated(Strategy):
 
     @property
     def pred(self) -> PredictiveState:
-        arms = self.pool.category if self.params.prior == "arm" else None
-        return PredictiveState(decay=self.params.decay, store=self, prefix="pred_", arms=arms)
+        return of_strategy(self, self.params.decay, self.params.prior)
 
     @property
     def calibration(self) -> calibration.Calibration:
