@@ -19,13 +19,18 @@ method of moments to the latest group of every seen item of its arm k, weighted 
     mu_k    = (sum w s + alpha0) / (sum w n + alpha0 + beta0)             (pooled rate, smoothed by the flat prior)
     V_m     = W / (W - 1) * (sum w m^2 / W - (sum w m / W)^2)             (spread of the items' group means)
     var_p   = (V_m - mu (1 - mu) h) / (1 - h)                            (minus the binomial noise of a group)
-    kappa_k = mu (1 - mu) / var_p - 1, clipped to [KAPPA_MIN, sum w n]   (no stronger than the samples behind it)
+    kappa_k = mu (1 - mu) / var_p - 1, clipped to [KAPPA_MIN, 1 / h]     (at most one (harmonic mean) group)
     alpha0_k, beta0_k = mu kappa, (1 - mu) kappa
 
-(the flat prior where W < 2 or every group has one sample). The six weighted sums per arm are updated in O(touched)
-per fold: an item's old latest group is subtracted at its decayed weight and the new one added; when `version`
-advances all sums are multiplied by lambda^dv (O(arms)). An item's posterior is its arm's prior plus its own
-decayed evidence: alpha0_k + (alpha_i - alpha0) decayed, likewise beta. The fit is O(arms) per read.
+(the flat prior where W < 2 or every group has one sample). The cap keeps the prior honest when the policy moves:
+the level's groups were measured on other items, some of them under older policies, so the level tells an item
+at most what one group of its own would (without it a level that failed everything early, var_p = 0, would hold
+its items at p ~ 0 against many groups of new evidence once the policy reaches it).
+
+The six weighted sums per arm are updated in O(touched) per fold: an item's old latest group is subtracted at its
+decayed weight and the new one added; when `version` advances all sums are multiplied by lambda^dv (O(arms)). An
+item's posterior is its arm's prior plus its own decayed evidence: alpha0_k + (alpha_i - alpha0) decayed, likewise
+beta. The fit is O(arms) per read.
 
 **Evidence decays per policy version.** The evidence (alpha - alpha0, beta - beta0) is multiplied by lambda for
 every policy version between the version it was observed at and the version it is read at:
@@ -145,7 +150,8 @@ def fit_arm_prior(sums: dict[str, np.ndarray], flat: tuple[float, float]) -> tup
         h = sums["arm_h"] / w  # mean 1/n: the binomial part of var_m is mu (1 - mu) h
         var_p = (var_m - mu * (1 - mu) * h) / (1 - h)
         kappa = mu * (1 - mu) / np.maximum(var_p, 0) - 1  # Beta variance mu (1 - mu) / (kappa + 1)
-        kappa = np.clip(np.nan_to_num(kappa, nan=wn, posinf=wn), KAPPA_MIN, np.maximum(wn, KAPPA_MIN))
+        cap = np.maximum(1 / h, KAPPA_MIN)  # one group's worth: the level says no more than an own group would
+        kappa = np.clip(np.nan_to_num(kappa, nan=cap, posinf=cap), KAPPA_MIN, cap)
     ok = (w >= 2) & (h < 1)
     return np.where(ok, mu * kappa, a0), np.where(ok, (1 - mu) * kappa, b0)
 
