@@ -1,7 +1,8 @@
 """mopps: Model Predictive Prompt Selection (Qu et al., arXiv 2507.04632; code thu-rllab/MoPPS).
 
-Each item has a Beta(alpha, beta) posterior over the current policy's pass rate (prior Beta(1, 1)), kept in
-the shared per-prompt predictive state (`curriculum.predictive`). After a group of k samples with s successes,
+Each item has a Beta(alpha, beta) posterior over the current policy's pass rate, kept in
+the shared per-prompt predictive state (`curriculum.predictive`; prior: the paper's Beta(1, 1) with `prior: flat`,
+by default our addition, the item's level's empirical-Bayes Beta). After a group of k samples with s successes,
 
     alpha <- alpha0 + lambda^dv (alpha - alpha0) + s        beta <- beta0 + lambda^dv (beta - beta0) + (k - s)
 
