@@ -332,6 +332,8 @@ def test_threshold_follows_the_cost_ratio(ratio):
     _, flagged = g.admit(p, np.random.default_rng(0))
     assert flagged.tolist() == (p >= ratio / (1 + ratio)).tolist()  # skip iff p C_waste >= (1 - p) C_skip
     assert gates.SkipGateParams(cost_ratio=ratio, threshold=0.9).cut == 0.9  # an explicit threshold wins
+    with pytest.raises(ValueError):
+        gates.SkipGateParams(cost_ratio=0)  # a cost ratio must be positive (a 422 at the boundary)
 
 
 def test_skipped_items_are_still_retested_and_readmitted_when_they_change():
