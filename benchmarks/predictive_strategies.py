@@ -26,6 +26,12 @@ ROWS: dict[str, dict] = {
     "dump x greso": {"name": "compose", "params": {"arm": {"name": "dump"}, "item": {"name": "greso"}}},
     "default+skip": {"name": "gated", "params": {"inner": DEFAULT_STRATEGY}},
     "uniform+skip": {"name": "gated", "params": {"inner": {"name": "uniform"}}},
+    "default+skip flat": {"name": "gated", "params": {"inner": DEFAULT_STRATEGY, "prior": "flat"}},
+    "default+skip flat t0.6": {"name": "gated", "params": {"inner": DEFAULT_STRATEGY, "prior": "flat",
+                                                          "skip": {"threshold": 0.6}}},
+    "default+skip r4": {"name": "gated", "params": {"inner": DEFAULT_STRATEGY, "skip": {"cost_ratio": 4.0}}},
+    "mopps flat": {"name": "mopps", "params": {"prior": "flat"}},
+    "greso flat": {"name": "greso", "params": {"prior": "flat"}},
     "screen": {"name": "screen", "params": {"inner": DEFAULT_STRATEGY}},
     "uniform+screen": {"name": "screen", "params": {"inner": {"name": "uniform"}}},
 }
@@ -52,8 +58,9 @@ def main(argv: list[str] | None = None) -> dict:
     for label, s in res["summary"].items():
         m, (lo, hi) = s["rollouts_to_target_median"], s["rollouts_to_target_iqr"]
         vs_d = f"{base / m:.2f}x" if base else "-"
+        vs_u = f"{s['speedup_vs_uniform']:.2f}x" if s["speedup_vs_uniform"] else "-"
         print(f"| {label} | {m:,.0f} ({lo:,.0f}-{hi:,.0f}) | {s['reached']}/{args.seeds} | "
-              f"{s['speedup_vs_uniform']:.2f}x | {vs_d} | {s['degenerate_to_target_median']:.3f} |")
+              f"{vs_u} | {vs_d} | {s['degenerate_to_target_median']:.3f} |")
     print("\n| strategy | " + " | ".join(c[1] for c in CALIBRATION) + " |")
     print("|---|" + "---|" * len(CALIBRATION))
     for label, s in res["summary"].items():

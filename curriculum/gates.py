@@ -8,7 +8,20 @@ all successes or all failures) from the shared predictive state (`curriculum.pre
     admitted_i = not flagged_i, or (flagged_i and u_i < floor)           (u_i ~ U(0, 1): exploration)
 
 so an item predicted degenerate is skipped, except that a share `floor` (epsilon) of the flagged ones is
-re-tested. Every leased item's prediction is recorded when it is leased (p_i, flagged or not, and a weight)
+re-tested.
+
+**The threshold is a decision rule, not a tuned constant.** Admitting an item that turns out degenerate wastes
+its G rollouts (cost C_w); skipping one that would have been informative loses that group (cost C_s). With
+p_i calibrated, skipping is the cheaper choice in expectation when
+
+    p_i C_w >= (1 - p_i) C_s    <=>    p_i >= r / (1 + r),      r = cost_ratio = C_s / C_w
+
+The default r = 1 counts a lost informative group as much as a wasted one (threshold 0.5: skip what is more
+likely degenerate than not). r = 4 asks for 80% confidence before a skip (a precision of 0.8 at the margin); an
+explicit `threshold` overrides the rule. The rule is only as good as p_i, which is why the predictive state
+borrows strength from the item's level (`curriculum.predictive`, empirical-Bayes prior per arm).
+
+Every leased item's prediction is recorded when it is leased (p_i, flagged or not, and a weight)
 and resolved when its group comes back, which gives, per run:
 
 * the Brier score of "degenerate": mean (p_i - degenerate_i)^2 over resolved predictions;
@@ -48,10 +61,20 @@ LEASED = ("considered", "skipped", "explored", "filled")
 class SkipGateParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     enabled: bool = Field(True, description="apply the gate (false: admit everything, still record predictions)")
-    threshold: float = Field(
-        0.6, gt=0, le=1, description="skip items whose predicted degenerate probability is at least this"
+    cost_ratio: float = Field(
+        1.0, gt=0, description="cost of skipping an informative group / cost of rolling out a degenerate one; sets "
+        "the threshold r / (1 + r)"
+    )
+    threshold: float | None = Field(
+        None, gt=0, le=1, description="skip items whose predicted degenerate probability is at least this (set: "
+        "overrides cost_ratio)"
     )
     floor: float = Field(0.05, gt=0, le=1, description="share of skipped items re-tested anyway (exploration epsilon)")
+
+    @property
+    def cut(self) -> float:
+        """The decision threshold: `threshold` if set, else the Bayes rule's r / (1 + r) (module docstring)."""
+        return self.threshold if self.threshold is not None else self.cost_ratio / (1.0 + self.cost_ratio)
 
 
 def item_state(prefix: str) -> dict[str, tuple[Any, Any]]:
@@ -96,7 +119,7 @@ class SkipGate:
         candidate from `rng` (always, so the RNG stream does not depend on the predictions)."""
         p = np.asarray(p_degenerate, dtype=np.float64)
         u = rng.random(len(p))
-        flagged = p >= self.params.threshold if self.params.enabled else np.zeros(len(p), dtype=bool)
+        flagged = p >= self.params.cut if self.params.enabled else np.zeros(len(p), dtype=bool)
         keep = ~flagged | (u < self.params.floor)
         self._add("considered", len(p))
         self._add("skipped", int((~keep).sum()))

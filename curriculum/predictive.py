@@ -7,8 +7,30 @@ Per item (numpy arrays over the pool's dense item index):
     streak        consecutive degenerate groups at the item's latest visits (0 after a mixed group)
     seen          policy version of the item's latest evidence (-1: never seen)
     last          mean reward of the item's latest group (nan: never seen)
+    count         samples in the item's latest group
 
 plus one scalar, `version`: the newest policy version observed.
+
+**Empirical-Bayes prior per arm** (when the store holds `arm_state(prefix)` and the item -> arm map is given).
+An unseen or once-seen item borrows strength from its level: its prior is Beta(alpha0_k, beta0_k), fitted by the
+method of moments to the latest group of every seen item of its arm k, weighted w_i = lambda^(version - seen_i)
+(the item's evidence decay). With m_i = s_i / n_i, W = sum w, mean 1/n: h = sum (w / n) / W,
+
+    mu_k    = (sum w s + alpha0) / (sum w n + alpha0 + beta0)             (pooled rate, smoothed by the flat prior)
+    V_m     = W / (W - 1) * (sum w m^2 / W - (sum w m / W)^2)             (spread of the items' group means)
+    var_p   = (V_m - mu (1 - mu) h) / (1 - h)                            (minus the binomial noise of a group)
+    kappa_k = mu (1 - mu) / var_p - 1, clipped to [KAPPA_MIN, 1 / h]     (at most one (harmonic mean) group)
+    alpha0_k, beta0_k = mu kappa, (1 - mu) kappa
+
+(the flat prior where W < 2 or every group has one sample). The cap keeps the prior honest when the policy moves:
+the level's groups were measured on other items, some of them under older policies, so the level tells an item
+at most what one group of its own would (without it a level that failed everything early, var_p = 0, would hold
+its items at p ~ 0 against many groups of new evidence once the policy reaches it).
+
+The six weighted sums per arm are updated in O(touched) per fold: an item's old latest group is subtracted at its
+decayed weight and the new one added; when `version` advances all sums are multiplied by lambda^dv (O(arms)). An
+item's posterior is its arm's prior plus its own decayed evidence: alpha0_k + (alpha_i - alpha0) decayed, likewise
+beta. The fit is O(arms) per read.
 
 **Evidence decays per policy version.** The evidence (alpha - alpha0, beta - beta0) is multiplied by lambda for
 every policy version between the version it was observed at and the version it is read at:
@@ -44,7 +66,7 @@ arrays are the strategy's `item_state` (`item_state(prefix)`) and the step-ledge
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -53,9 +75,17 @@ from curriculum.noise_guard import powers
 
 #: per-item arrays: name -> (dtype, fill); alpha/beta fills are the prior and are set per instance
 FIELDS: dict[str, tuple[Any, Any]] = {"alpha": (np.float64, 1.0), "beta": (np.float64, 1.0),
-                                      "streak": (np.int64, 0), "seen": (np.int64, -1), "last": (np.float64, np.nan)}
+                                      "streak": (np.int64, 0), "seen": (np.int64, -1), "last": (np.float64, np.nan),
+                                      "count": (np.float64, 0.0)}
+#: per-arm sums of the empirical-Bayes prior (weight w = lambda^(version - seen_i) per seen item, its latest group
+#: with n samples, mean m): sum w, sum w n, sum w n m, sum w m, sum w m^2, sum w / n
+ARM_FIELDS = ("arm_w", "arm_wn", "arm_ws", "arm_s1", "arm_s2", "arm_h")
 SCALARS: dict[str, Any] = {"version": -1}
 POWER_TABLE_MAX = 1 << 16  # ages (policy versions) up to this read lambda^age from a table
+#: a strategy's `prior` parameter: its level's fitted prior (arm), or the flat Beta(alpha0, beta0)
+Prior = Literal["arm", "flat"]
+PRIOR_DOC = "Beta prior of an item: its level's, fitted by moments (arm), or Beta(1, 1) (flat)"
+KAPPA_MIN = 0.1  # numerical floor of the fitted prior strength alpha0 + beta0 (its limit 0: every item at 0 or 1)
 LGAMMA_FROM = 64  # groups larger than this use lgamma instead of the product of G factors
 
 _LANCZOS = (0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313,
@@ -105,8 +135,37 @@ def item_state(prefix: str, prior: tuple[float, float] = (1.0, 1.0)) -> dict[str
     return {prefix + n: (dt, fills.get(n, fill)) for n, (dt, fill) in FIELDS.items()}
 
 
+def arm_state(prefix: str) -> dict[str, tuple[Any, Any]]:
+    """The `arm_state` entries a strategy declares for the per-arm empirical-Bayes prior (rewound with its steps)."""
+    return {prefix + n: (np.float64, 0.0) for n in ARM_FIELDS}
+
+
+def fit_arm_prior(sums: dict[str, np.ndarray], flat: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Method-of-moments Beta(alpha0_k, beta0_k) per arm from its items' latest groups (see the module docstring);
+    the flat prior where an arm has under 2 items' worth of weight or only 1-sample groups."""
+    w, wn = sums["arm_w"], sums["arm_wn"]
+    a0, b0 = flat
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mu = (sums["arm_ws"] + a0) / (wn + a0 + b0)  # the level's pass rate, smoothed by the flat prior
+        m1 = sums["arm_s1"] / w
+        var_m = (sums["arm_s2"] / w - m1**2) * w / (w - 1)  # between-item variance of group means (unbiased)
+        h = sums["arm_h"] / w  # mean 1/n: the binomial part of var_m is mu (1 - mu) h
+        var_p = (var_m - mu * (1 - mu) * h) / (1 - h)
+        kappa = mu * (1 - mu) / np.maximum(var_p, 0) - 1  # Beta variance mu (1 - mu) / (kappa + 1)
+        cap = np.maximum(1 / h, KAPPA_MIN)  # one group's worth: the level says no more than an own group would
+        kappa = np.clip(np.nan_to_num(kappa, nan=cap, posinf=cap), KAPPA_MIN, cap)
+    ok = (w >= 2) & (h < 1)
+    return np.where(ok, mu * kappa, a0), np.where(ok, (1 - mu) * kappa, b0)
+
+
 class _Holder:
     """The default store: plain attributes."""
+
+
+def of_strategy(strategy: Any, decay: float, prior: str = "arm", prefix: str = "pred_") -> PredictiveState:
+    """The state a strategy holds under `prefix` (its item_state / arm_state), with its pool's arms (prior 'arm')."""
+    arms = strategy.pool.category if prior == "arm" else None
+    return PredictiveState(decay=decay, store=strategy, prefix=prefix, arms=arms)
 
 
 class PredictiveState:
@@ -116,7 +175,7 @@ class PredictiveState:
     the generator it is given, nothing else is random."""
 
     def __init__(self, n: int = 0, *, decay: float = 1.0, prior: tuple[float, float] = (1.0, 1.0),
-                 store: Any = None, prefix: str = "") -> None:
+                 store: Any = None, prefix: str = "", arms: np.ndarray | None = None) -> None:
         if not 0 < decay <= 1:
             raise ValueError("decay must be in (0, 1]")
         self.decay = float(decay)
@@ -126,7 +185,13 @@ class PredictiveState:
             store = _Holder()
             for name, (dt, fill) in item_state(prefix, prior).items():
                 setattr(store, name, np.full(n, fill, dtype=dt))
+            if arms is not None:
+                k = int(np.max(arms)) + 1 if len(arms) else 0
+                for name in arm_state(prefix):
+                    setattr(store, name, np.zeros(k))
         self._s = store
+        # the empirical-Bayes prior per arm: on when the item's arms are given and the store holds the arm sums
+        self.arms = arms if arms is not None and hasattr(store, prefix + ARM_FIELDS[0]) else None
         for name, v in SCALARS.items():
             if not hasattr(store, prefix + name):
                 setattr(store, prefix + name, v)
@@ -140,6 +205,7 @@ class PredictiveState:
     streak = property(lambda self: self._get("streak"))
     seen = property(lambda self: self._get("seen"))
     last = property(lambda self: self._get("last"))
+    count = property(lambda self: self._get("count"))
 
     @property
     def version(self) -> int:
@@ -153,10 +219,17 @@ class PredictiveState:
     def size(self) -> int:
         return len(self.alpha)
 
-    def grow(self, n: int) -> None:
-        """Extend the arrays to n items (new items get the prior)."""
+    def grow(self, n: int, arms: np.ndarray | None = None) -> None:
+        """Extend the arrays to n items (new items get the prior; standalone: `arms` is the new item -> arm map)."""
         for name, (_dt, fill) in item_state(self._p, (self.alpha0, self.beta0)).items():
             setattr(self._s, name, _grow(getattr(self._s, name), n, fill))
+        if arms is not None and self.arms is not None:
+            self.arms = arms
+            for name in arm_state(self._p):
+                setattr(self._s, name, _grow(getattr(self._s, name), int(np.max(arms)) + 1, 0.0))
+
+    def arm_sums(self) -> dict[str, np.ndarray]:
+        return {n: self._get(n) for n in ARM_FIELDS}
 
     # -- evidence --------------------------------------------------------------------------------
     def observe(self, indices, rewards_or_sums, counts=None, versions=None) -> None:
@@ -192,10 +265,14 @@ class PredictiveState:
         first = np.maximum.accumulate(np.where(start, np.arange(len(si)), 0))
         rank = np.empty(len(idx), dtype=np.int64)
         rank[order] = np.arange(len(si)) - first
+        new = max(self.version, int(v.max()))
+        if self.arms is not None and self.decay < 1 and self.version >= 0 and new > self.version:
+            for name in ARM_FIELDS:  # the arm sums are held at `version`: age them with it
+                self._get(name)[:] *= self.decay ** (new - self.version)
+        self.version = new
         for k in range(int(rank.max()) + 1):
             m = rank == k if k or rank.max() else slice(None)
             self._apply(idx[m], s[m], cnt[m] - s[m], v[m], degen[m], mean[m])
-        self.version = max(self.version, int(v.max()))
 
     def _apply(self, i, s, f, v, degen, mean) -> None:
         """One group per item (i unique)."""
@@ -211,25 +288,58 @@ class PredictiveState:
         else:
             a[i] += s
             b[i] += f
+        if self.arms is not None:
+            self._arm_swap(i, old, s, f, np.maximum(old, v))
         seen[i] = np.maximum(old, v)
         st = self.streak
         st[i] = np.where(degen, st[i] + 1, 0)
         self.last[i] = mean
+        self.count[i] = s + f
+
+    def _arm_swap(self, i, old, s, f, v_new) -> None:
+        """Replace each item's latest group in its arm's sums (the old one at its decayed weight, if any)."""
+        arm = np.asarray(self.arms)[i]
+        n_old = self.count[i]
+        m_old = np.clip(np.nan_to_num(self.last[i]), 0, 1)
+        w_old = np.where((old >= 0) & (n_old > 0), self.decay ** np.maximum(self.version - old, 0), 0.0)
+        n = s + f
+        m = s / np.maximum(n, 1e-12)
+        w = np.where(n > 0, self.decay ** np.maximum(self.version - v_new, 0), 0.0)
+        for name, new, prev in (("arm_w", w, w_old), ("arm_wn", w * n, w_old * n_old),
+                                ("arm_ws", w * s, w_old * n_old * m_old), ("arm_s1", w * m, w_old * m_old),
+                                ("arm_s2", w * m * m, w_old * m_old * m_old),
+                                ("arm_h", w / np.maximum(n, 1e-12), w_old / np.maximum(n_old, 1e-12))):
+            np.add.at(self._get(name), arm, new - prev)
 
     # -- reading ----------------------------------------------------------------------------------
     def posterior(self, idx, at: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(alpha, beta) of `idx` with their evidence decayed to version `at` (default: the newest seen)."""
         idx = np.asarray(idx, dtype=np.int64)
         a, b = self.alpha[idx], self.beta[idx]
-        if self.decay == 1:
+        if self.decay < 1:
+            at = self.version if at is None else int(at)
+            seen = self.seen[idx]
+            age = np.clip(at - seen, 0, None)
+            top = int(age.max()) if len(age) else 0
+            # lambda^age from a cached table of powers (the same values as the power itself, without its cost)
+            k = (powers(self.decay, top)[age] if top < POWER_TABLE_MAX else self.decay ** age) * (seen >= 0)
+            a, b = self.alpha0 + k * (a - self.alpha0), self.beta0 + k * (b - self.beta0)
+        if self.arms is None:
             return a, b
-        at = self.version if at is None else int(at)
-        seen = self.seen[idx]
-        age = np.clip(at - seen, 0, None)
-        top = int(age.max()) if len(age) else 0
-        # lambda^age from a cached table of powers (the same values as the power itself, without its cost)
-        k = (powers(self.decay, top)[age] if top < POWER_TABLE_MAX else self.decay ** age) * (seen >= 0)
-        return self.alpha0 + k * (a - self.alpha0), self.beta0 + k * (b - self.beta0)
+        a0, b0 = self.prior(idx)
+        return a0 + (a - self.alpha0), b0 + (b - self.beta0)
+
+    def prior(self, idx) -> tuple[np.ndarray, np.ndarray]:
+        """(alpha0, beta0) of each item: its arm's fitted prior, or the flat prior (no arms)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        if self.arms is None:
+            return np.full(len(idx), self.alpha0), np.full(len(idx), self.beta0)
+        a0, b0 = fit_arm_prior(self.arm_sums(), (self.alpha0, self.beta0))
+        arm = np.asarray(self.arms)[idx]
+        inside = arm < len(a0)  # an arm with no sums yet (the pool grew since the last fold): the flat prior
+        arm = np.where(inside, arm, 0)
+        return (np.where(inside, a0[arm] if len(a0) else self.alpha0, self.alpha0),
+                np.where(inside, b0[arm] if len(b0) else self.beta0, self.beta0))
 
     def pass_rate(self, idx, at: int | None = None) -> np.ndarray:
         a, b = self.posterior(idx, at)
@@ -259,7 +369,8 @@ class PredictiveState:
 
     # -- snapshot (only needed standalone: a strategy's store snapshots the arrays itself) ---------------
     def state_dict(self) -> dict:
-        d = {n: getattr(self._s, self._p + n).copy() for n in FIELDS}
+        arm = ARM_FIELDS if self.arms is not None else ()
+        d = {n: getattr(self._s, self._p + n).copy() for n in (*FIELDS, *arm)}
         d.update(version=self.version, decay=self.decay, prior=[self.alpha0, self.beta0])
         return d
 
@@ -268,4 +379,7 @@ class PredictiveState:
         self.alpha0, self.beta0 = (float(x) for x in d["prior"])
         for n, (dt, _) in FIELDS.items():
             setattr(self._s, self._p + n, np.array(d[n], dtype=dt))
+        for n in ARM_FIELDS:
+            if n in d:
+                setattr(self._s, self._p + n, np.array(d[n], dtype=np.float64))
         self.version = int(d["version"])

@@ -7,7 +7,8 @@ selection — a user keeps their curriculum and adds the prediction.
     skipped ones fill the batch (recorded as fills)
 
 p_degenerate comes from the shared per-prompt predictive state (`curriculum.predictive`, Beta posterior with
-evidence decayed per policy version). The inner strategy observes every group and keeps its own state; the
+evidence decayed per policy version, on the item's level's empirical-Bayes prior), and the threshold from the
+stated cost ratio (`curriculum.gates`). The inner strategy observes every group and keeps its own state; the
 wrapper folds each step into it and rewinds it with its own step ledger (its `step_parts()`, as `compose`).
 Rollout counts and the token budget are the inner strategy's (the wrapper's own `token_budget`, when set,
 wins). `details` has the inner strategy's details under `inner` and the gate's calibration under `skip_gate`:
@@ -30,7 +31,7 @@ from curriculum import calibration, gates
 from curriculum.cost import group_tokens
 from curriculum.events import EventBatch
 from curriculum.params import StrategyParams
-from curriculum.predictive import PredictiveState, item_state
+from curriculum.predictive import PRIOR_DOC, PredictiveState, Prior, arm_state, item_state, of_strategy
 from curriculum.registry import DEFAULT_STRATEGY, register, strategy_class, validate_params
 from curriculum.strategies.compose import Part
 from curriculum.strategy import Selection, Strategy
@@ -44,6 +45,7 @@ class GatedParams(StrategyParams):
         default_factory=gates.SkipGateParams, description="the skip gate (curriculum.gates)"
     )
     decay: float = Field(0.99, gt=0, le=1, description="evidence factor per policy version of the shared Beta state")
+    prior: Prior = Field("arm", description=PRIOR_DOC)
     rounds: int = Field(4, ge=1, description="selections asked of the inner strategy to fill a batch before fills")
 
     @field_validator("inner")
@@ -64,6 +66,7 @@ class Gated(Strategy):
     Params = GatedParams
     draws_arms = True
     item_state = {**item_state("pred_"), **gates.item_state("gate_"), **calibration.item_state("cal_")}
+    arm_state = arm_state("pred_")
     select_items = calibration.select_items("cal_")
     state_attrs = ("pred_version", *gates.state_attrs("gate_"), *calibration.state_attrs("cal_"), "retest_rollouts",
                    "retest_tokens")
@@ -80,7 +83,7 @@ class Gated(Strategy):
 
     @property
     def pred(self) -> PredictiveState:
-        return PredictiveState(decay=self.params.decay, store=self, prefix="pred_")
+        return of_strategy(self, self.params.decay, self.params.prior)
 
     @property
     def calibration(self) -> calibration.Calibration:

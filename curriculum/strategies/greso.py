@@ -30,7 +30,7 @@ from pydantic import Field
 from curriculum import calibration
 from curriculum.events import EventBatch
 from curriculum.params import StrategyParams
-from curriculum.predictive import PredictiveState, item_state
+from curriculum.predictive import PRIOR_DOC, PredictiveState, Prior, arm_state, item_state, of_strategy
 from curriculum.registry import register
 from curriculum.strategy import Strategy
 
@@ -45,6 +45,7 @@ class GresoParams(StrategyParams):
     retest_age: int = Field(50, ge=1, description="policy versions after which a retired candidate is always re-tested")
     candidates: float = Field(4.0, ge=1, description="random candidates per selected item (the paper: 1.5)")
     decay: float = Field(0.99, gt=0, le=1, description="evidence factor per policy version of the shared Beta state")
+    prior: Prior = Field("arm", description=PRIOR_DOC)
 
 
 @register
@@ -55,6 +56,7 @@ class Greso(Strategy):
     )
     Params = GresoParams
     item_state = {**item_state("pred_"), **calibration.item_state("cal_")}
+    arm_state = arm_state("pred_")
     select_items = calibration.select_items("cal_")
     state_attrs = ("pred_version", "p_easy", "p_hard", "skips", "retests", "forced_retests",
                    *calibration.state_attrs("cal_"))
@@ -72,7 +74,7 @@ class Greso(Strategy):
 
     @property
     def pred(self) -> PredictiveState:
-        return PredictiveState(decay=self.params.decay, store=self, prefix="pred_")
+        return of_strategy(self, self.params.decay, self.params.prior)
 
     def update(self, batch: EventBatch) -> None:
         self.calibration.resolve(batch, self.version)

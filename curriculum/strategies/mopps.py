@@ -1,7 +1,8 @@
 """mopps: Model Predictive Prompt Selection (Qu et al., arXiv 2507.04632; code thu-rllab/MoPPS).
 
-Each item has a Beta(alpha, beta) posterior over the current policy's pass rate (prior Beta(1, 1)), kept in
-the shared per-prompt predictive state (`curriculum.predictive`). After a group of k samples with s successes,
+Each item has a Beta(alpha, beta) posterior over the current policy's pass rate, kept in
+the shared per-prompt predictive state (`curriculum.predictive`; prior: the paper's Beta(1, 1) with `prior: flat`,
+by default our addition, the item's level's empirical-Bayes Beta). After a group of k samples with s successes,
 
     alpha <- alpha0 + lambda^dv (alpha - alpha0) + s        beta <- beta0 + lambda^dv (beta - beta0) + (k - s)
 
@@ -27,7 +28,7 @@ from pydantic import Field, model_validator
 from curriculum import calibration
 from curriculum.events import EventBatch
 from curriculum.params import GuardedParams
-from curriculum.predictive import PredictiveState, item_state
+from curriculum.predictive import PRIOR_DOC, PredictiveState, Prior, arm_state, item_state, of_strategy
 from curriculum.registry import register
 from curriculum.strategy import Strategy
 
@@ -40,6 +41,7 @@ class MoppsParams(GuardedParams):
     low: float = Field(0.3, ge=0, le=1, description="lower edge of the threshold band")
     high: float = Field(0.7, ge=0, le=1, description="upper edge of the threshold band")
     decay: float = Field(0.99, gt=0, le=1, description="evidence factor lambda per policy version (1: no forgetting)")
+    prior: Prior = Field("arm", description=PRIOR_DOC)
     ts_ratio: int = Field(8, ge=1, description="random candidates per selected item (Thompson candidates)")
     binarize: bool = Field(
         False, description="count r >= 1 as a success (paper); false: reward sum as fractional successes"
@@ -65,6 +67,7 @@ class Mopps(Strategy):
     description = "MoPPS: Thompson-sample each candidate's Beta posterior, keep the draws closest to a target rate."
     Params = MoppsParams
     item_state = {**item_state("pred_"), **calibration.item_state("cal_")}
+    arm_state = arm_state("pred_")
     select_items = calibration.select_items("cal_")
     state_attrs = ("pred_version", *calibration.state_attrs("cal_"))
     step_attrs = ("pred_version", *calibration.step_attrs("cal_"))
@@ -79,7 +82,7 @@ class Mopps(Strategy):
 
     @property
     def pred(self) -> PredictiveState:
-        return PredictiveState(decay=self.params.decay, store=self, prefix="pred_")
+        return of_strategy(self, self.params.decay, self.params.prior)
 
     def update(self, batch: EventBatch) -> None:
         self.calibration.resolve(batch, self.version)

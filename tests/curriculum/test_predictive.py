@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from curriculum import EventBatch, ItemPool, codec, gates, make_strategy
-from curriculum.predictive import PredictiveState, _lgamma, log_beta_ratio
+from curriculum.predictive import PredictiveState, _lgamma, fit_arm_prior, log_beta_ratio
 
 
 def pool(n, cat="a"):
@@ -190,8 +190,8 @@ def test_skip_gate_bookkeeping_on_a_hand_made_sequence():
 
 
 def test_gated_skips_predicted_degenerate_and_measures_itself():
-    s = make_strategy("gated", pool(60), {"inner": {"name": "uniform"}, "skip": {"threshold": 0.5, "floor": 0.1}},
-                      seed=0)
+    s = make_strategy("gated", pool(60), {"inner": {"name": "uniform"}, "skip": {"threshold": 0.5, "floor": 0.1},
+                                          "prior": "flat"}, seed=0)  # one arm of solved and mixed items: flat prior
     for v in range(200):  # items 0-29 always solved, 30-59 always mixed
         sel = s.select(6)
         assert len(sel) == 6 and len(np.unique(sel.indices)) == 6
@@ -250,3 +250,104 @@ def test_compositions_one_step_in_k_shuffled_calls_equals_one_call(spec):
         many.observe(parts[j])
     same(one.state_dict(), many.state_dict())
     assert one.select(20).indices.tolist() == many.select(20).indices.tolist()
+
+
+# -- the empirical-Bayes prior per arm and the cost-ratio threshold -------------------------------------------
+
+def two_levels(rng, n=200):
+    """Arm 0 easy (pass rates ~ Beta(18, 2)), arm 1 middling (~ Beta(2, 2)); items 0..n-1 and n..2n-1."""
+    arms = np.repeat([0, 1], n)
+    return arms, np.where(arms == 0, rng.beta(18, 2, 2 * n), rng.beta(2, 2, 2 * n))
+
+
+def test_arm_prior_moves_an_unseen_item_toward_its_level():
+    rng = np.random.default_rng(0)
+    arms, p = two_levels(rng)
+    eb, flat = PredictiveState(400, decay=0.99, arms=arms), PredictiveState(400, decay=0.99)
+    seen = np.r_[0:100, 200:300]
+    for v in range(3):
+        r = (rng.random((200, 8)) < p[seen, None]).astype(float)
+        eb.observe(seen, r, versions=v)
+        flat.observe(seen, r, versions=v)
+    unseen = np.array([150, 350])
+    assert flat.pass_rate(unseen).tolist() == [0.5, 0.5]
+    rate = eb.pass_rate(unseen)
+    assert abs(rate[0] - p[:200].mean()) < 0.03 and abs(rate[1] - p[200:].mean()) < 0.05
+    true_degenerate = [(p[a] ** 8 + (1 - p[a]) ** 8).mean() for a in (slice(0, 200), slice(200, 400))]
+    pd_eb, pd_flat = eb.p_degenerate(unseen, 8), flat.p_degenerate(unseen, 8)
+    assert abs(pd_eb - true_degenerate).max() < abs(pd_flat - true_degenerate).max() / 2
+    assert pd_eb[0] > 0.4 > pd_flat[0] and pd_eb[1] < pd_flat[1]
+    # once seen, an item's own evidence adds to its level's prior: one all-solved group flags an easy item
+    eb.observe([150], [[1.0] * 8], versions=3)
+    flat.observe([150], [[1.0] * 8], versions=3)
+    assert eb.p_degenerate([150], 8)[0] > 0.6 > flat.p_degenerate([150], 8)[0]
+
+
+def test_arm_sums_equal_a_direct_recount_of_each_items_latest_group():
+    rng = np.random.default_rng(1)
+    arms = rng.integers(0, 3, 50)
+    lam = 0.9
+    ps = PredictiveState(50, decay=lam, arms=arms)
+    latest: dict[int, tuple[int, np.ndarray]] = {}
+    for v in range(12):
+        idx = rng.choice(50, 20)  # repeats: applied in order, the last one is the item's latest group
+        g = rng.integers(2, 9, 20)
+        r = np.where(np.arange(8)[None, :] < g[:, None], (rng.random((20, 8)) < 0.7).astype(float), np.nan)
+        ps.observe(idx, r, versions=v)
+        for i, row in zip(idx.tolist(), r):
+            latest[i] = (v, row[~np.isnan(row)])
+    want = {n: np.zeros(3) for n in ("arm_w", "arm_wn", "arm_ws", "arm_s1", "arm_s2", "arm_h")}
+    for i, (v, row) in latest.items():
+        w, n, m, a = lam ** (11 - v), len(row), row.mean(), arms[i]
+        for name, x in (("arm_w", w), ("arm_wn", w * n), ("arm_ws", w * row.sum()), ("arm_s1", w * m),
+                        ("arm_s2", w * m * m), ("arm_h", w / n)):
+            want[name][a] += x
+    for name, x in ps.arm_sums().items():
+        assert np.allclose(x, want[name]), name
+
+
+def test_fit_arm_prior_recovers_a_beta_and_falls_back_to_flat():
+    rng = np.random.default_rng(2)
+    p = rng.beta(3, 1.5, 20000)
+    m = rng.binomial(8, p) / 8
+    sums = {"arm_w": np.array([20000.0, 1.0]), "arm_wn": np.array([160000.0, 8.0]),
+            "arm_ws": np.array([8 * m.sum(), 8.0]), "arm_s1": np.array([m.sum(), 1.0]),
+            "arm_s2": np.array([(m * m).sum(), 1.0]), "arm_h": np.array([20000 / 8, 1 / 8])}
+    a0, b0 = fit_arm_prior(sums, (1.0, 1.0))
+    assert abs(a0[0] - 3) < 0.2 and abs(b0[0] - 1.5) < 0.1
+    assert (a0[1], b0[1]) == (1.0, 1.0)  # one item: no variance to fit, the flat prior
+    # items all alike (var_p = 0) or all failing: the prior is worth one group of 8, not the whole level's samples
+    same = {k: v.copy() for k, v in sums.items()}
+    same["arm_ws"][0], same["arm_s1"][0], same["arm_s2"][0] = 0.0, 0.0, 0.0
+    a0, b0 = fit_arm_prior(same, (1.0, 1.0))
+    assert math.isclose(a0[0] + b0[0], 8.0) and a0[0] < 1e-4
+
+
+@pytest.mark.parametrize("ratio", [0.25, 1.0, 4.0])
+def test_threshold_follows_the_cost_ratio(ratio):
+    params = gates.SkipGateParams(cost_ratio=ratio)
+    assert math.isclose(params.cut, ratio / (1 + ratio))
+    g = gates.SkipGate(params)
+    p = np.linspace(0.01, 0.99, 99)
+    _, flagged = g.admit(p, np.random.default_rng(0))
+    assert flagged.tolist() == (p >= ratio / (1 + ratio)).tolist()  # skip iff p C_waste >= (1 - p) C_skip
+    assert gates.SkipGateParams(cost_ratio=ratio, threshold=0.9).cut == 0.9  # an explicit threshold wins
+    with pytest.raises(ValueError):
+        gates.SkipGateParams(cost_ratio=0)  # a cost ratio must be positive (a 422 at the boundary)
+
+
+def test_skipped_items_are_still_retested_and_readmitted_when_they_change():
+    items = [{"id": f"{c}{i}", "prompt": f"{c} {i}", "category": c} for c in "ab" for i in range(40)]
+    s = make_strategy("gated", ItemPool(items), {"inner": {"name": "uniform"}, "decay": 0.9}, seed=0)
+    mixed = np.tile([1.0, 0.0], 4)[None, :]
+    leased_a = []
+    for v in range(400):  # arm a (items 0-39) always solved until step 200, then mixed; arm b always mixed
+        sel = s.select(8)
+        easy = (sel.indices < 40) & (v < 200)
+        s.observe(EventBatch(sel.indices, np.where(easy[:, None], 1.0, mixed), np.full(len(sel), v)))
+        leased_a.append(int((sel.indices < 40).sum()))
+    m = s.describe()["details"]["skip_gate"]
+    assert m["skipped"] > 500 and m["retests"] > 10 and m["tp"] > 0
+    before, after = np.mean(leased_a[100:200]), np.mean(leased_a[300:400])
+    assert before < 1.0  # arm a is skipped (uniform would lease 4 of 8)...
+    assert after > 3.0  # ...its re-tests saw it change, and it is admitted again
