@@ -6,7 +6,7 @@
 
 One JSON file per cell (benchmarks/results/evidence/<setting>/<noise>/<strategy>/seed<k>.json): a cell on disk
 is not run again, so an interrupted matrix resumes where it stopped and can spread over several sittings. Warm
-starts are cached (runs/warm-start, pinned numerics: the same map on every machine). Per setting, the report
+starts are cached (<out>/warm-start, pinned numerics: the same map on every machine). Per setting, the report
 writes evidence-<setting>.json, evidence-<setting>.md (the tables) and evidence-<setting>.png (mean target pass
 rate against rollouts, per strategy the median across seeds over a min-max band). The metric:
 benchmarks/evidence_metric.py. Every strategy runs with the same warm start, trainer, seed and rollout counting;
@@ -40,27 +40,29 @@ STRATEGIES = {"default": (DEFAULT_STRATEGY["name"], DEFAULT_STRATEGY["params"]),
               "uniform+guard": ("uniform_guard", {}), "filter": ("filter", {}), "dump": ("dump", {}),
               "oracle-target": ("target_only", {})}
 assert list(STRATEGIES) == LABELS
-#: the short run of the smoke slice (a fresh clone finishes it in a few minutes)
-SHORT = {"warm_start": {"steps": 200}, "source_items": 500, "eval_items_per_level": 48, "train_steps": 12,
-         "eval_every": 4}
+#: smaller runs: `short` is the smoke slice's (a fresh clone finishes it in a few minutes), `tiny` the test's
+SIZES = {"short": {"warm_start": {"steps": 200}, "source_items": 500, "eval_items_per_level": 48, "train_steps": 12,
+                   "eval_every": 4},
+         "tiny": {"warm_start": {"steps": 10}, "source_items": 40, "eval_items_per_level": 6, "train_steps": 2,
+                  "eval_every": 1, "groups_per_step": 4, "rollout_batch": 8}}
 SLICES = {"smoke": {"setting": ["arithmetic"], "noise": ["none", "coin"], "strategies": ["default", BASELINE],
-                    "seeds": [0], "short": True},
+                    "seeds": [0], "size": "short"},
           "required": {"setting": ["arithmetic"], "noise": list(NOISE), "strategies": ["default", BASELINE],
                        "seeds": [0, 1, 2, 3, 4]},
           "baselines": {"setting": ["arithmetic"], "noise": ["coin", "mislabeled"], "strategies": list(STRATEGIES),
                         "seeds": [0, 1, 2, 3, 4]}}
 
 
-def run_config(setting: str, noise: str, label: str, seed: int, short: bool, out: Path, steps: int | None):
+def run_config(setting: str, noise: str, label: str, seed: int, size: str | None, out: Path, steps: int | None):
     from deploy.config import RunConfig, StrategyChoice
 
     fields = copy.deepcopy(SETTINGS[setting])
     fields["source"] = {**fields["source"], **NOISE[noise]}
-    if short:
-        fields["source"]["items_per_level"] = SHORT["source_items"]
+    if size:
+        fields["source"]["items_per_level"] = SIZES[size]["source_items"]
         if noise == "coin":
-            fields["source"]["noise_items"] = SHORT["source_items"]
-        fields.update({k: v for k, v in SHORT.items() if k != "source_items"})
+            fields["source"]["noise_items"] = SIZES[size]["source_items"]
+        fields.update({k: v for k, v in SIZES[size].items() if k != "source_items"})
     if steps:
         fields["train_steps"] = steps
     name, params = STRATEGIES[label]
@@ -68,11 +70,11 @@ def run_config(setting: str, noise: str, label: str, seed: int, short: bool, out
     return RunConfig.model_validate({**fields, "name": slug, "seed": seed, "compare": [],
                                      "strategy": StrategyChoice(name=name, params=copy.deepcopy(params)),
                                      "target_band": TARGET_BAND, "out": str(out),
-                                     "warm_start_cache": str(ROOT / "runs" / "warm-start")})
+                                     "warm_start_cache": str(out.parent / "warm-start")})
 
 
-def cell_path(out: Path, setting: str, noise: str, label: str, seed: int, short: bool) -> Path:
-    return out / (setting + ("-short" if short else "")) / noise / label / f"seed{seed}.json"
+def cell_path(out: Path, setting: str, noise: str, label: str, seed: int, size: str | None) -> Path:
+    return out / (setting + (f"-{size}" if size else "")) / noise / label / f"seed{seed}.json"
 
 
 def run_cell(stack, cfg, label: str, path: Path) -> dict:
@@ -113,7 +115,7 @@ def run_matrix(args) -> None:
 
     cells = [(s, n, lab, seed) for s in args.setting for n in args.noise for seed in args.seeds
              for lab in args.strategies]
-    todo = [c for c in cells if not cell_path(args.out, *c, args.short).exists()]
+    todo = [c for c in cells if not cell_path(args.out, *c, args.size).exists()]
     print(f"{len(cells)} cells, {len(cells) - len(todo)} on disk, {len(todo)} to run", flush=True)
     if not todo:
         return
@@ -121,8 +123,8 @@ def run_matrix(args) -> None:
     stack.start()
     try:
         for setting, noise, label, seed in todo:
-            path = cell_path(args.out, setting, noise, label, seed, args.short)
-            cfg = run_config(setting, noise, label, seed, args.short, args.out / "work", args.steps)
+            path = cell_path(args.out, setting, noise, label, seed, args.size)
+            cfg = run_config(setting, noise, label, seed, args.size, args.out / "work", args.steps)
             print(f"cell {setting}/{noise}/{label}/seed{seed} ...", flush=True)
             rec = run_cell(stack, cfg, label, path)
             print(f"cell {setting}/{noise}/{label}/seed{seed}: {rec['cell_wall_s']:.0f} s, "
@@ -140,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--noise", nargs="+", default=list(NOISE), choices=list(NOISE))
     ap.add_argument("--strategies", nargs="+", default=["default", BASELINE], choices=list(STRATEGIES))
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
-    ap.add_argument("--short", action="store_true", help="the smoke slice's short run")
+    ap.add_argument("--size", choices=sorted(SIZES), help="a smaller run (short: the smoke slice's)")
     ap.add_argument("--steps", type=int, help="GRPO steps (default: the setting's)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--port", type=int, default=0, help="controller port (0: a free one)")
@@ -150,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         sl = SLICES[args.slice]
         args.setting, args.noise, args.strategies = sl["setting"], sl["noise"], sl["strategies"]
         args.seeds = sl["seeds"]
-        args.short = sl.get("short", False)
+        args.size = sl.get("size")
     if not args.report_only:
         run_matrix(args)
     for path in write_reports(args.out):

@@ -3,7 +3,7 @@
 * target levels: every non-noise level whose warm-start pass rate lies in [0.02, 0.9];
 * curve: (rollouts generated, mean pass rate over the target levels) at the warm start and every evaluation;
 * primary: rollouts until the trailing mean of the last 3 points of the curve (the warm start counts as a
-  point) reaches the warm start + gain;
+  point, so the 2nd evaluation is the first that can reach it) reaches the warm start + gain;
 * secondary: the curve's value at 25 / 50 / 100% of `uniform+DS`'s rollout budget of the same seed (linear
   interpolation; a curve that stopped earlier keeps its last value), and its area up to that budget divided by
   the budget (the mean pass rate over the budget);
@@ -26,9 +26,9 @@ BUDGET_SHARES = (0.25, 0.5, 1.0)
 
 
 def trailing(curve: list[dict], k: int = TRAILING) -> list[float]:
-    """Trailing mean of the last k points' pass rates (fewer at the start)."""
+    """Trailing mean of the last k points' pass rates (nan before the k-th point)."""
     rates = [p["pass_rate"] for p in curve]
-    return [float(np.mean(rates[max(0, i - k + 1): i + 1])) for i in range(len(rates))]
+    return [float(np.mean(rates[i - k + 1: i + 1])) if i >= k - 1 else float("nan") for i in range(len(rates))]
 
 
 def rollouts_to_target(curve: list[dict], target: float, k: int = TRAILING) -> int | None:

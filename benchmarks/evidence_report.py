@@ -115,8 +115,8 @@ def noise_share(c: dict) -> float:
 
 def write_reports(out: Path) -> list[Path]:
     written = []
-    for setting_dir in sorted(p for p in out.iterdir() if p.is_dir() and p.name not in ("work", "stack")) \
-            if out.exists() else []:
+    dirs = sorted(p for p in out.iterdir() if p.is_dir()) if out.exists() else []
+    for setting_dir in [p for p in dirs if p.name not in ("work", "stack", "warm-start")]:
         groups = load_cells(setting_dir)
         if not groups:
             continue
