@@ -20,26 +20,36 @@ from deploy.views import console, eval_line, print_summary, progress_table, warm
 def prepare_policy(cfg: RunConfig, out: Path) -> tuple[str, dict]:
     """The starting policy and its pass-rate map ({"pass_rate", "greedy", "checksum"} per category). The tiny
     model is built, SFT-warm-started and measured in a child process with pinned numerics
-    (workers.warm_start_job: the same map on every machine), or taken from the cache of the same config and seed;
-    cfg.model_path (a real model) is measured as it is."""
-    import hashlib
-
+    (workers.warm_start_job: the same map on every machine), or taken from the cache. The weights' cache key leaves
+    out the source's noise fields (the SFT problems do not depend on them), so every noise variant starts from the
+    same weights; each held-out set gets its own map. cfg.model_path (a real model) is measured as it is."""
     from workers.warm_start_job import PINNED_ENV, WarmStartJob, warm_start_pinned
 
     evals = eval_items(cfg)
-    key = json.dumps([cfg.model.model_dump(), cfg.warm_start.model_dump(), cfg.source, cfg.model_path,
-                      [e["prompt"] for e in evals], cfg.max_tokens, cfg.group_size, cfg.temperature,
-                      PINNED_ENV], sort_keys=True)
+    sft_source = {k: v for k, v in cfg.source.items() if not k.startswith("noise")}
+    weights_key = _digest([cfg.model.model_dump(), cfg.warm_start.model_dump(), sft_source, cfg.model_path,
+                           PINNED_ENV])
+    map_key = _digest([[e["prompt"] for e in evals], cfg.max_tokens, cfg.group_size, cfg.temperature,
+                       cfg.source.get("noise"), cfg.source.get("noise_fraction")])
     folder = Path(cfg.warm_start_cache or out / "policy-init").resolve()
     if cfg.warm_start_cache:
-        folder = folder / hashlib.sha1(key.encode()).hexdigest()[:12]
-    if (folder / "pass_rates.json").exists() and cfg.warm_start_cache:
-        return cfg.model_path or str(folder), json.loads((folder / "pass_rates.json").read_text())
+        folder = folder / weights_key
+    map_file = f"pass_rates-{map_key}.json"
+    if (folder / map_file).exists() and cfg.warm_start_cache:
+        return cfg.model_path or str(folder), json.loads((folder / map_file).read_text())
+    trained = cfg.warm_start_cache and (folder / "model.safetensors").exists()
     job = WarmStartJob(model=cfg.model.model_dump(), warm_start=cfg.warm_start.model_dump(), source=cfg.source,
-                       model_path=cfg.model_path, evals=evals, max_tokens=cfg.max_tokens, samples=cfg.group_size,
-                       temperature=cfg.temperature, folder=str(folder))
+                       model_path=cfg.model_path or (str(folder) if trained else None), evals=evals,
+                       max_tokens=cfg.max_tokens, samples=cfg.group_size, temperature=cfg.temperature,
+                       folder=str(folder), map_file=map_file)
     warm = warm_start_pinned(job)
     return cfg.model_path or str(folder), warm
+
+
+def _digest(obj) -> str:
+    import hashlib
+
+    return hashlib.sha1(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def fresh_experiment(client, stack, name: str, strategy: StrategyChoice, cfg: RunConfig) -> None:

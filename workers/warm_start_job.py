@@ -44,6 +44,7 @@ class WarmStartJob(BaseModel):
     samples: int
     temperature: float
     folder: str
+    map_file: str = "pass_rates.json"
 
 
 def map_checksum(pass_rate: dict[str, float]) -> str:
@@ -83,7 +84,7 @@ def run_job(job: WarmStartJob) -> dict:
             "checksum": map_checksum(rate), "weights_checksum": weights_checksum(model),
             "numerics": {k: os.environ.get(k) for k in PINNED_ENV} | {"torch": torch.__version__}}
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "pass_rates.json").write_text(json.dumps(warm, indent=1))
+    (folder / job.map_file).write_text(json.dumps(warm, indent=1))
     return warm
 
 
@@ -92,7 +93,7 @@ def warm_start_pinned(job: WarmStartJob, pinned: bool = True) -> dict:
     to show the difference) and return its pass-rate map."""
     folder = Path(job.folder)
     folder.mkdir(parents=True, exist_ok=True)
-    spec = folder / "warm_start_job.json"
+    spec = folder / f"{Path(job.map_file).stem}.job.json"
     spec.write_text(job.model_dump_json())
     env = {**os.environ, **(PINNED_ENV if pinned else {})}
     root = str(Path(__file__).resolve().parent.parent)
@@ -101,7 +102,7 @@ def warm_start_pinned(job: WarmStartJob, pinned: bool = True) -> dict:
                           capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(f"warm start failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-    return json.loads((folder / "pass_rates.json").read_text())
+    return json.loads((folder / job.map_file).read_text())
 
 
 if __name__ == "__main__":
