@@ -66,7 +66,7 @@ def run_config(setting: str, noise: str, label: str, seed: int, size: str | None
     if steps:
         fields["train_steps"] = steps
     name, params = STRATEGIES[label]
-    slug = f"ev-{noise[:5]}-{label.replace('+', '-')}-s{seed}"
+    slug = f"ev-{noise[:5]}-{label.replace('+', '-')}-s{seed}".lower()
     return RunConfig.model_validate({**fields, "name": slug, "seed": seed, "compare": [],
                                      "strategy": StrategyChoice(name=name, params=copy.deepcopy(params)),
                                      "target_band": TARGET_BAND, "out": str(out),
