@@ -95,7 +95,7 @@ def run_cell(stack, cfg, label: str, path: Path) -> dict:
     by_cat = run["rollouts_by_category"]
     evals = [h for h in run["history"] if "eval" in h]
     record = {"label": label, "strategy": strategy.model_dump(), "seed": cfg.seed, "source": cfg.source,
-              "warm_start": {k: warm[k] for k in ("pass_rate", "greedy", "checksum") if k in warm},
+              "warm_start": {k: warm[k] for k in ("pass_rate", "greedy", "checksum", "weights_checksum") if k in warm},
               "targets": targets, "warm_target": base, "target": min(base + cfg.target_gain, 1.0),
               "curve": target_curve(run, targets, cfg.group_size, warm), "rollouts": run["rollouts"],
               "rollouts_by_category": by_cat,
