@@ -73,8 +73,11 @@ def run_config(setting: str, noise: str, label: str, seed: int, size: str | None
                                      "warm_start_cache": str(out.parent / "warm-start")})
 
 
-def cell_path(out: Path, setting: str, noise: str, label: str, seed: int, size: str | None) -> Path:
-    return out / (setting + (f"-{size}" if size else "")) / noise / label / f"seed{seed}.json"
+def cell_path(out: Path, setting: str, noise: str, label: str, seed: int, size: str | None,
+              steps: int | None = None) -> Path:
+    """Cells of a smaller run or of another step count live apart from the setting's own."""
+    name = setting + (f"-{size}" if size else "") + (f"-steps{steps}" if steps else "")
+    return out / name / noise / label / f"seed{seed}.json"
 
 
 def run_cell(stack, cfg, label: str, path: Path) -> dict:
@@ -115,7 +118,7 @@ def run_matrix(args) -> None:
 
     cells = [(s, n, lab, seed) for s in args.setting for n in args.noise for seed in args.seeds
              for lab in args.strategies]
-    todo = [c for c in cells if not cell_path(args.out, *c, args.size).exists()]
+    todo = [c for c in cells if not cell_path(args.out, *c, args.size, args.steps).exists()]
     print(f"{len(cells)} cells, {len(cells) - len(todo)} on disk, {len(todo)} to run", flush=True)
     if not todo:
         return
@@ -123,7 +126,7 @@ def run_matrix(args) -> None:
     stack.start()
     try:
         for setting, noise, label, seed in todo:
-            path = cell_path(args.out, setting, noise, label, seed, args.size)
+            path = cell_path(args.out, setting, noise, label, seed, args.size, args.steps)
             cfg = run_config(setting, noise, label, seed, args.size, args.out / "work", args.steps)
             print(f"cell {setting}/{noise}/{label}/seed{seed} ...", flush=True)
             rec = run_cell(stack, cfg, label, path)
