@@ -16,7 +16,7 @@ import statistics
 from pathlib import Path
 
 from deploy.pipeline import run_pipeline
-from deploy.report import TIME_KEYS
+from deploy.report import TIME_KEYS, label
 
 RESULTS = Path(__file__).parent / "results"
 LOWER_GAIN = 0.1
@@ -27,7 +27,7 @@ def first_reach(curve: list[dict], level: float) -> int | None:
 
 
 def ratio(s: dict) -> str:
-    """uniform / curriculum rollouts to target; a lower bound when only the curriculum reached it."""
+    """uniform+DS / curriculum rollouts to target; a lower bound when only the curriculum reached it."""
     if s["speedup"]:
         return f"{s['speedup']:.2f}x"
     return f"> {s['speedup_at_least']:.2f}x" if s.get("speedup_at_least") else "—"
@@ -36,8 +36,9 @@ def ratio(s: dict) -> str:
 def table(result: dict) -> str:
     names = list(result["per_seed"][0]["summary"])
     fmt = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
-    lines = ["| seed | target levels | warm → target | " + " | ".join(f"{n}: rollouts to target" for n in names)
-             + " | uniform / curriculum | " + " | ".join(f"{n}: degenerate / noise share" for n in names) + " |",
+    lines = ["| seed | target levels | warm → target | "
+             + " | ".join(f"{label(n)}: rollouts to target" for n in names) + " | uniform+DS / curriculum | "
+             + " | ".join(f"{label(n)}: degenerate / noise share" for n in names) + " |",
              "|---:|---|---|" + "---:|" * (2 * len(names) + 1)]
     for s in result["per_seed"]:
         r = s["summary"]
@@ -49,7 +50,8 @@ def table(result: dict) -> str:
             + " |"
         )
     lines += ["", f"Lower bar, warm start + {LOWER_GAIN} (a secondary reading of the same curves), and the peak:", "",
-              "| seed | " + " | ".join(f"{n}: rollouts to +{LOWER_GAIN} | {n}: peak (rollouts)" for n in names) + " |",
+              "| seed | " + " | ".join(f"{label(n)}: rollouts to +{LOWER_GAIN} | {label(n)}: peak (rollouts)"
+                                      for n in names) + " |",
               "|---:|" + "---:|" * (2 * len(names))]
     for s in result["per_seed"]:
         cells = []
@@ -65,7 +67,7 @@ def table(result: dict) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(TIME_KEYS),
     ]
     for n, a in result["summary"].items():
-        lines.append(f"| {n} | {a['reached']}/{a['seeds']} | {fmt(a['rollouts_to_target'], ',.0f')} | "
+        lines.append(f"| {label(n)} | {a['reached']}/{a['seeds']} | {fmt(a['rollouts_to_target'], ',.0f')} | "
                      f"{a['final_target_pass_rate']:.2f} | {a['rollouts']:,.0f} | {a['wall_s']:.0f} | "
                      f"{a['degenerate_share']:.2f} | {a['noise_share']:.2f} | "
                      + " | ".join(f"{a['time_shares'][k]:.0%}" for k in TIME_KEYS) + " |")
@@ -97,7 +99,7 @@ def plot(result: dict, path: Path) -> None:
     for ax, s in zip(axes[0], result["per_seed"]):
         for k, (n, r) in enumerate(s["summary"].items()):
             ax.plot([p["rollouts"] for p in r["curve"]], [p["pass_rate"] for p in r["curve"]], color=f"C{k}",
-                    marker=".", label=n)
+                    marker=".", label=label(n))
         ax.axhline(s["target"], color="grey", ls="--", lw=0.8)
         ax.set(title=f"seed {s['seed']}: pass rate on {', '.join(s['targets'])}", xlabel="rollouts generated")
         ax.legend()

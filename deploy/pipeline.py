@@ -12,44 +12,44 @@ from typing import Any
 
 from rich.live import Live
 
-from curriculum.sources import parse_source
 from deploy.config import RunConfig, StrategyChoice, eval_items, load_config, target_levels
 from deploy.report import run_record, write_report
 from deploy.views import console, eval_line, print_summary, progress_table, warm_table
 
 
 def prepare_policy(cfg: RunConfig, out: Path) -> tuple[str, dict]:
-    """The starting policy and its pass-rate map ({"pass_rate", "greedy"} per category). The tiny model is built,
-    SFT-warm-started (workers.warm_start) and measured, or taken from the cache of the same config and seed;
-    cfg.model_path (a real model) is measured as it is."""
-    import hashlib
-
-    import torch
-
-    from workers.model import build_tiny_model, load_policy, save_policy
-    from workers.warm_start import pass_rates, warm_start
+    """The starting policy and its pass-rate map ({"pass_rate", "greedy", "checksum"} per category). The tiny
+    model is built, SFT-warm-started and measured in a child process with pinned numerics
+    (workers.warm_start_job: the same map on every machine), or taken from the cache. The weights' cache key leaves
+    out the source's noise fields (the SFT problems do not depend on them), so every noise variant starts from the
+    same weights; each held-out set gets its own map. cfg.model_path (a real model) is measured as it is."""
+    from workers.warm_start_job import PINNED_ENV, WarmStartJob, warm_start_pinned
 
     evals = eval_items(cfg)
-    key = json.dumps([cfg.model.model_dump(), cfg.warm_start.model_dump(), cfg.source, cfg.model_path,
-                      [e["prompt"] for e in evals], cfg.max_tokens, cfg.group_size, cfg.temperature], sort_keys=True)
+    sft_source = {k: v for k, v in cfg.source.items() if not k.startswith("noise")}
+    weights_key = _digest([cfg.model.model_dump(), cfg.warm_start.model_dump(), sft_source, cfg.model_path,
+                           PINNED_ENV])
+    map_key = _digest([[e["prompt"] for e in evals], cfg.max_tokens, cfg.group_size, cfg.temperature,
+                       cfg.source.get("noise"), cfg.source.get("noise_fraction")])
     folder = Path(cfg.warm_start_cache or out / "policy-init").resolve()
     if cfg.warm_start_cache:
-        folder = folder / hashlib.sha1(key.encode()).hexdigest()[:12]
-    if (folder / "pass_rates.json").exists() and cfg.warm_start_cache:
-        return cfg.model_path or str(folder), json.loads((folder / "pass_rates.json").read_text())
-    torch.set_num_threads(1)  # a tiny model gains little from a 2nd thread; on a busy machine it was 10x slower
-    t0 = time.time()
-    if cfg.model_path:
-        model, tok = load_policy(cfg.model_path)
-    else:
-        model, tok = build_tiny_model(cfg.model)
-        warm_start(model, tok, parse_source(cfg.source), cfg.warm_start)
-    rate, greedy = pass_rates(model, tok, evals, cfg.max_tokens, cfg.group_size, cfg.temperature)
-    warm = {"pass_rate": rate, "greedy": greedy, "seconds": round(time.time() - t0, 1)}
-    path = cfg.model_path or str(save_policy(model, tok, folder).resolve())
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "pass_rates.json").write_text(json.dumps(warm, indent=1))
-    return path, warm
+        folder = folder / weights_key
+    map_file = f"pass_rates-{map_key}.json"
+    if (folder / map_file).exists() and cfg.warm_start_cache:
+        return cfg.model_path or str(folder), json.loads((folder / map_file).read_text())
+    trained = cfg.warm_start_cache and (folder / "model.safetensors").exists()
+    job = WarmStartJob(model=cfg.model.model_dump(), warm_start=cfg.warm_start.model_dump(), source=cfg.source,
+                       model_path=cfg.model_path or (str(folder) if trained else None), evals=evals,
+                       max_tokens=cfg.max_tokens, samples=cfg.group_size, temperature=cfg.temperature,
+                       folder=str(folder), map_file=map_file)
+    warm = warm_start_pinned(job)
+    return cfg.model_path or str(folder), warm
+
+
+def _digest(obj) -> str:
+    import hashlib
+
+    return hashlib.sha1(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def fresh_experiment(client, stack, name: str, strategy: StrategyChoice, cfg: RunConfig) -> None:
@@ -77,6 +77,7 @@ def trainer_config(cfg: RunConfig, name: str, redis_url: str, policy: str, out: 
                          max_staleness=cfg.max_staleness, eval_every=cfg.eval_every, eval_items=eval_items(cfg),
                          eval_track=targets or None,
                          eval_max_tokens=cfg.max_tokens, eval_samples=cfg.group_size, temperature=cfg.temperature,
+                         eval_seed=cfg.seed,
                          use_gpu=bool(cfg.trainer_gpus), storage_path=str((out / "checkpoints" / name).resolve()),
                          grpo=cfg.grpo)
 
@@ -180,7 +181,8 @@ def run_pipeline(config_path: str | None = None, address: str | None = None,
         policy, warm = prepare_policy(cfg, out)
     targets = target_levels(cfg, warm["pass_rate"])
     console.print(warm_table(warm, targets, cfg))
-    console.print(f"warm start: {warm['seconds']:.0f} s when trained ({time.time() - t0:.0f} s now); target levels "
+    console.print(f"warm start: map checksum {warm.get('checksum', '?')}, {warm['seconds']:.0f} s when trained "
+                  f"({time.time() - t0:.0f} s now); target levels "
                   f"{targets or 'none: no level is partly solved'}")
     stack = LocalStack(out / "stack", port=cfg.port, address=address)
     with console.status("starting Ray, Redis and the controller ..."):

@@ -12,6 +12,15 @@ from curriculum.calibration import find_part, live_summary
 from curriculum.sources.arithmetic import NOISE
 from deploy.config import RunConfig
 
+#: how tables and plots name a strategy: the trainer drops zero-advantage groups under every strategy (DAPO's
+#: dynamic sampling), so the registry's `uniform` is uniform sampling + dynamic sampling
+LABELS = {"uniform": "uniform+DS", "uniform_guard": "uniform+guard", "target_only": "oracle-target"}
+
+
+def label(strategy: str) -> str:
+    return LABELS.get(strategy, strategy)
+
+
 TIME_KEYS = ("generation_s", "verification_s", "controller_s", "student_queue_wait_s", "trainer_queue_wait_s",
              "optimizer_s")
 
@@ -55,7 +64,8 @@ def summarise_run(run: dict, cfg: RunConfig, warm: dict, targets: list[str], tar
     curve = target_curve(run, targets, cfg.group_size, warm)
     hit = next((p for p in curve if p["pass_rate"] >= target), None)
     by_cat = run["rollouts_by_category"]
-    return {"strategy": run["strategy"]["name"], "wall_s": round(run["wall_s"], 1), "rollouts": run["rollouts"],
+    return {"strategy": run["strategy"]["name"], "label": label(run["strategy"]["name"]),
+            "wall_s": round(run["wall_s"], 1), "rollouts": run["rollouts"],
             "final": {"pass_rate": evals[-1]["eval_pass"], "greedy": evals[-1]["eval"]} if evals else {},
             "curve": curve, "rollouts_to_target": hit["rollouts"] if hit else None,
             "seconds_to_target": round(hit["seconds"], 1) if hit else None,
@@ -124,12 +134,12 @@ def plot_compare(runs: list[dict], summary: list[dict], targets: list[str], targ
     fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(17, 4.2))
     for k, (run, s) in enumerate(zip(runs, summary)):
         a1.plot([p["rollouts"] for p in s["curve"]], [p["pass_rate"] for p in s["curve"]], color=f"C{k}",
-                marker=".", label=f"{s['strategy']} (pass rate)")
+                marker=".", label=f"{s['label']} (pass rate)")
         a1.plot([p["rollouts"] for p in s["curve"]], [p["greedy"] for p in s["curve"]], color=f"C{k}", ls=":",
-                label=f"{s['strategy']} (greedy exact)")
+                label=f"{s['label']} (greedy exact)")
         steps, degenerate, noise = step_shares(run)
-        a2.plot(steps, degenerate, color=f"C{k}", lw=0.8, label=s["strategy"])
-        a3.plot(steps, noise, color=f"C{k}", lw=0.8, label=s["strategy"])
+        a2.plot(steps, degenerate, color=f"C{k}", lw=0.8, label=s["label"])
+        a3.plot(steps, noise, color=f"C{k}", lw=0.8, label=s["label"])
     a1.axhline(target, color="grey", ls="--", lw=0.8, label=f"target {target:.2f}")
     a1.set(title=f"accuracy on the target levels {', '.join(targets) or '(none)'}", xlabel="rollouts generated")
     a2.set(title="degenerate share of the groups read", xlabel="trainer step", ylim=(-0.02, 1.02))
@@ -149,7 +159,7 @@ def plot_arm_weights(runs: list[dict], summary: list[dict], path: Path) -> None:
         h = run["history"]
         arms = sorted({a for x in h for a in x["arm_weights"]})
         ax.stackplot([x["step"] for x in h], [[x["arm_weights"].get(a, 0) for x in h] for a in arms], labels=arms)
-        ax.set_title(f"{s['strategy']}: arm weights")
+        ax.set_title(f"{s['label']}: arm weights")
         ax.set_xlabel("trainer step")
         ax.legend(loc="upper left")
     fig.tight_layout()

@@ -16,7 +16,8 @@ console = Console()
 
 def warm_table(warm: dict, targets: list[str], cfg: RunConfig, final: dict[str, dict] | None = None) -> Table:
     """The pass-rate map: per category, warm start (and, with `final`, each strategy's end of run)."""
-    t = Table(title=f"pass-rate map (held-out items, {cfg.group_size} samples at T={cfg.temperature} / greedy exact)")
+    t = Table(title=f"pass-rate map (held-out items, {cfg.group_size} samples at T={cfg.temperature} / greedy exact; "
+                    f"checksum {warm.get('checksum', '?')})")
     t.add_column("category")
     t.add_column("kind")
     t.add_column("warm start", justify="right")
@@ -59,7 +60,7 @@ def eval_line(name: str, cfg: RunConfig, h: dict, elapsed: float) -> str:
 def print_summary(report: dict, cfg: RunConfig, out: Path) -> None:
     summary = report["summary"]
     console.print(
-        warm_table(report["warm_start"], report["targets"], cfg, {s["strategy"]: s["final"] for s in summary})
+        warm_table(report["warm_start"], report["targets"], cfg, {s["label"]: s["final"] for s in summary})
     )
     t = Table(title=f"curriculum run: target = pass rate {report['target']:.2f} on {', '.join(report['targets'])} "
                     f"(warm start {report['warm_target_pass_rate']:.2f})")
@@ -68,7 +69,7 @@ def print_summary(report: dict, cfg: RunConfig, out: Path) -> None:
         t.add_column(c, justify="left" if c == "strategy" else "right")
     fmt = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
     for s in summary:
-        t.add_row(s["strategy"], fmt(s["rollouts_to_target"], ","), fmt(s["final_target_pass_rate"], ".2f"),
+        t.add_row(s["label"], fmt(s["rollouts_to_target"], ","), fmt(s["final_target_pass_rate"], ".2f"),
                   f"{s['rollouts']:,}", f"{s['degenerate_share']:.0%}", f"{s['noise_share']:.0%}",
                   f"{s['wall_s']:.0f}", f"{s['controller_share']:.1%}")
     console.print(t)
@@ -77,7 +78,7 @@ def print_summary(report: dict, cfg: RunConfig, out: Path) -> None:
     for k in TIME_KEYS:
         t.add_column(k.removesuffix("_s").replace("_", " "), justify="right")
     for s in summary:
-        t.add_row(s["strategy"], *(f"{s['time_shares'][k]:.0%}" for k in TIME_KEYS))
+        t.add_row(s["label"], *(f"{s['time_shares'][k]:.0%}" for k in TIME_KEYS))
     console.print(t)
     console.print(cost_table(summary))
     console.print(f"job wall time {report['job_wall_s']:.0f} s; report: {out.resolve()}/metrics.json, compare.png, "

@@ -39,6 +39,9 @@ class TrainerConfig(BaseModel):
                                          "the last step evaluates every category")
     eval_max_tokens: int = Field(8, ge=1)
     eval_samples: int = Field(8, ge=1, description="samples per held-out item for the pass rate")
+    eval_seed: int = Field(0, description="the run's seed: evaluation k samples with seed (eval_seed, k), so "
+                                          "strategies of one seed share their evaluation noise (paired) and seeds "
+                                          "do not")
     temperature: float = Field(1.0, ge=0, description="the students' sampling temperature (for the pass rate)")
     checkpoint_every: int = Field(50, ge=1, description="steps between Ray Train checkpoints")
     storage_path: str | None = Field(None, description="where Ray Train keeps checkpoints")
@@ -123,6 +126,13 @@ def step_record(step: int, t_wait: float, t_train: float, used: list, dropped: i
             "mean_reward": float(np.mean([np.mean(d.group.rewards) for d in used])) if used else None}
 
 
+def eval_sampling_seed(run_seed: int, index: int) -> int:
+    """The sampling seed of evaluation `index` of a run of seed `run_seed`: independent of the step number."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([run_seed, index, 7207]).generate_state(1)[0])
+
+
 def evaluate(cfg: TrainerConfig, step: int, model, tok) -> dict:
     """Pass rate and greedy accuracy on held-out items. The whole map costs ~4 s on 2 cores and stalls students
     and trainer alike: mid-run, only the tracked categories; the last step draws the full map."""
@@ -131,7 +141,7 @@ def evaluate(cfg: TrainerConfig, step: int, model, tok) -> dict:
     items = cfg.eval_items if step == cfg.steps or cfg.eval_track is None else [
         e for e in cfg.eval_items if e["category"] in cfg.eval_track]
     eval_pass, greedy = pass_rates(model, tok, items, cfg.eval_max_tokens, cfg.eval_samples, cfg.temperature,
-                                   seed=step)
+                                   seed=eval_sampling_seed(cfg.eval_seed, -(-step // cfg.eval_every)))
     return {"eval_pass": eval_pass, "eval": greedy}
 
 

@@ -277,3 +277,16 @@ def test_candidate_count_has_one_name_and_pcl_accepts_k():
     assert s.candidate_count(5) == 15
     assert s.set_params({"k": 5}).candidates == 5 and s.set_params({"candidates": 2}).candidates == 2
     assert "k" not in s.params.model_dump()
+
+
+def test_target_only_draws_only_the_named_arms_and_uniform_guard_follows_arm_sizes():
+    pool = ItemPool([{"id": f"{c}{i}", "prompt": f"{c} {i}", "category": c}
+                     for c, n in (("a", 30), ("b", 10), ("c", 20)) for i in range(n)])
+    oracle = make_strategy("target_only", pool, {"arms": ["b", "c"]}, seed=1)
+    assert oracle.arm_probs() == pytest.approx([0.0, 1 / 3, 2 / 3])
+    picked = oracle.select(25).indices
+    assert len(picked) == 25 and {pool.categories[pool.category[i]] for i in picked} <= {"b", "c"}
+    guard = make_strategy("uniform_guard", pool, {}, seed=1)
+    assert guard.arm_probs() == pytest.approx([0.5, 1 / 6, 1 / 3])
+    with pytest.raises(InvalidParams):
+        make_strategy("target_only", pool, {"arms": "b", "extra": 1})

@@ -1,0 +1,166 @@
+"""The evidence matrix: {setting} x {noise variant} x {strategy} x {seed} on the real GRPO learner, or any slice.
+
+    .venv/bin/python benchmarks/evidence.py --slice smoke            # 1 seed, 2 strategies, 2 noise variants, short
+    .venv/bin/python benchmarks/evidence.py --noise coin mislabeled --strategies default uniform+DS --seeds 0 1 2
+    .venv/bin/python benchmarks/evidence.py --report-only            # tables and figures from the cells on disk
+
+One JSON file per cell (benchmarks/results/evidence/<setting>/<noise>/<strategy>/seed<k>.json): a cell on disk
+is not run again, so an interrupted matrix resumes where it stopped and can spread over several sittings. Warm
+starts are cached (<out>/warm-start, pinned numerics: the same map on every machine). Per setting, the report
+writes evidence-<setting>.json, evidence-<setting>.md (the tables) and evidence-<setting>.png (mean target pass
+rate against rollouts, per strategy the median across seeds over a min-max band). The metric:
+benchmarks/evidence_metric.py. Every strategy runs with the same warm start, trainer, seed and rollout counting;
+every one of them gets the trainer's dynamic sampling (zero-advantage groups dropped), hence `uniform+DS`.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.evidence_metric import BASELINE, LABELS, TARGET_BAND  # noqa: E402
+from curriculum.registry import DEFAULT_STRATEGY  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "evidence"
+ARITHMETIC = {"kind": "arithmetic", "min_digits": 1, "max_digits": 5, "items_per_level": 4000, "ops": ["+"],
+              "verifier": "exact"}
+#: setting -> RunConfig fields (the run's own defaults otherwise: 250 GRPO steps of 32 groups x 8, lr 5e-5)
+SETTINGS = {"arithmetic": {"source": ARITHMETIC, "eval_items_per_level": 256, "eval_every": 25}}
+#: noise variant -> source fields (curriculum/sources/arithmetic.py)
+NOISE = {"none": {"noise": "none"}, "coin": {"noise": "coin", "noise_items": 4000},
+         "mislabeled": {"noise": "mislabeled"}, "judge": {"noise": "judge"}}
+#: label -> (registry name, params); oracle-target's arms are the run's target levels
+STRATEGIES = {"default": (DEFAULT_STRATEGY["name"], DEFAULT_STRATEGY["params"]), BASELINE: ("uniform", {}),
+              "uniform+guard": ("uniform_guard", {}), "filter": ("filter", {}), "dump": ("dump", {}),
+              "oracle-target": ("target_only", {})}
+assert list(STRATEGIES) == LABELS
+#: smaller runs: `short` is the smoke slice's (a fresh clone finishes it in a few minutes), `tiny` the test's
+SIZES = {"short": {"warm_start": {"steps": 200}, "source_items": 500, "eval_items_per_level": 48, "train_steps": 12,
+                   "eval_every": 4},
+         "tiny": {"warm_start": {"steps": 10}, "source_items": 40, "eval_items_per_level": 6, "train_steps": 2,
+                  "eval_every": 1, "groups_per_step": 4, "rollout_batch": 8}}
+SLICES = {"smoke": {"setting": ["arithmetic"], "noise": ["none", "coin"], "strategies": ["default", BASELINE],
+                    "seeds": [0], "size": "short"},
+          "required": {"setting": ["arithmetic"], "noise": list(NOISE), "strategies": ["default", BASELINE],
+                       "seeds": [0, 1, 2, 3, 4]},
+          "baselines": {"setting": ["arithmetic"], "noise": ["coin", "mislabeled"], "strategies": list(STRATEGIES),
+                        "seeds": [0, 1, 2, 3, 4]}}
+
+
+def run_config(setting: str, noise: str, label: str, seed: int, size: str | None, out: Path, steps: int | None):
+    from deploy.config import RunConfig, StrategyChoice
+
+    fields = copy.deepcopy(SETTINGS[setting])
+    fields["source"] = {**fields["source"], **NOISE[noise]}
+    if size:
+        fields["source"]["items_per_level"] = SIZES[size]["source_items"]
+        if noise == "coin":
+            fields["source"]["noise_items"] = SIZES[size]["source_items"]
+        fields.update({k: v for k, v in SIZES[size].items() if k != "source_items"})
+    if steps:
+        fields["train_steps"] = steps
+    name, params = STRATEGIES[label]
+    slug = f"ev-{noise[:5]}-{label.replace('+', '-')}-s{seed}".lower()
+    return RunConfig.model_validate({**fields, "name": slug, "seed": seed, "compare": [],
+                                     "strategy": StrategyChoice(name=name, params=copy.deepcopy(params)),
+                                     "target_band": TARGET_BAND, "out": str(out),
+                                     "warm_start_cache": str(out.parent / "warm-start")})
+
+
+def cell_path(out: Path, setting: str, noise: str, label: str, seed: int, size: str | None,
+              steps: int | None = None) -> Path:
+    """Cells of a smaller run or of another step count live apart from the setting's own."""
+    name = setting + (f"-{size}" if size else "") + (f"-steps{steps}" if steps else "")
+    return out / name / noise / label / f"seed{seed}.json"
+
+
+def run_cell(stack, cfg, label: str, path: Path) -> dict:
+    """One training run; its record goes to `path` only when complete (so an interrupted cell runs again)."""
+    from deploy.config import StrategyChoice, target_levels
+    from deploy.pipeline import prepare_policy, run_one
+    from deploy.report import target_curve
+
+    t0 = time.time()
+    folder = Path(cfg.out)
+    policy, warm = prepare_policy(cfg, folder)
+    targets = target_levels(cfg, warm["pass_rate"])
+    strategy = cfg.strategy
+    if label == "oracle-target":
+        strategy = StrategyChoice(name=strategy.name, params={"arms": targets})
+    run = run_one(cfg, strategy, stack, policy, folder, targets)
+    base = sum(warm["pass_rate"][c] for c in targets) / max(len(targets), 1)
+    by_cat = run["rollouts_by_category"]
+    evals = [h for h in run["history"] if "eval" in h]
+    record = {"label": label, "strategy": strategy.model_dump(), "seed": cfg.seed, "source": cfg.source,
+              "warm_start": {k: warm[k] for k in ("pass_rate", "greedy", "checksum", "weights_checksum") if k in warm},
+              "targets": targets, "warm_target": base, "target": min(base + cfg.target_gain, 1.0),
+              "curve": target_curve(run, targets, cfg.group_size, warm), "rollouts": run["rollouts"],
+              "rollouts_by_category": by_cat,
+              "final": {"pass_rate": evals[-1]["eval_pass"], "greedy": evals[-1]["eval"]} if evals else {},
+              "arm_weights": run["history"][-1]["arm_weights"] if run["history"] else {},
+              "train_steps": cfg.train_steps, "run_wall_s": round(run["wall_s"], 1),
+              "cell_wall_s": round(time.time() - t0, 1)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.with_suffix(".tmp").write_text(json.dumps(record, indent=1))
+    path.with_suffix(".tmp").rename(path)
+    return record
+
+
+def run_matrix(args) -> None:
+    from deploy.local import LocalStack
+    from services.redis_server import free_port
+
+    cells = [(s, n, lab, seed) for s in args.setting for n in args.noise for seed in args.seeds
+             for lab in args.strategies]
+    todo = [c for c in cells if not cell_path(args.out, *c, args.size, args.steps).exists()]
+    print(f"{len(cells)} cells, {len(cells) - len(todo)} on disk, {len(todo)} to run", flush=True)
+    if not todo:
+        return
+    stack = LocalStack(args.out / "stack", port=args.port or free_port())
+    stack.start()
+    try:
+        for setting, noise, label, seed in todo:
+            path = cell_path(args.out, setting, noise, label, seed, args.size, args.steps)
+            cfg = run_config(setting, noise, label, seed, args.size, args.out / "work", args.steps)
+            print(f"cell {setting}/{noise}/{label}/seed{seed} ...", flush=True)
+            rec = run_cell(stack, cfg, label, path)
+            print(f"cell {setting}/{noise}/{label}/seed{seed}: {rec['cell_wall_s']:.0f} s, "
+                  f"final target pass rate {rec['curve'][-1]['pass_rate']:.3f}", flush=True)
+    finally:
+        stack.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    from benchmarks.evidence_report import write_reports
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--slice", choices=sorted(SLICES), help="a named slice (the flags below narrow nothing then)")
+    ap.add_argument("--setting", nargs="+", default=list(SETTINGS), choices=sorted(SETTINGS))
+    ap.add_argument("--noise", nargs="+", default=list(NOISE), choices=list(NOISE))
+    ap.add_argument("--strategies", nargs="+", default=["default", BASELINE], choices=list(STRATEGIES))
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0])
+    ap.add_argument("--size", choices=sorted(SIZES), help="a smaller run (short: the smoke slice's)")
+    ap.add_argument("--steps", type=int, help="GRPO steps (default: the setting's)")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--port", type=int, default=0, help="controller port (0: a free one)")
+    ap.add_argument("--report-only", action="store_true")
+    args = ap.parse_args(argv)
+    if args.slice:
+        sl = SLICES[args.slice]
+        args.setting, args.noise, args.strategies = sl["setting"], sl["noise"], sl["strategies"]
+        args.seeds = sl["seeds"]
+        args.size = sl.get("size")
+    if not args.report_only:
+        run_matrix(args)
+    for path in write_reports(args.out):
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
