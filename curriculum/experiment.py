@@ -55,6 +55,12 @@ class ExperimentConfig(BaseModel):
     #: a generator source spec (curriculum.sources.generated): the pool is made on demand, bounded per arm
     generator: dict[str, Any] | None = None
 
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any]) -> ExperimentConfig:
+        """The experiment's part of a stored config: the store adds its own fields (created_at), and a config
+        written before a field existed lacks it (the default holds)."""
+        return cls(**{k: stored[k] for k in cls.model_fields if k in stored})
+
 
 class InvalidReport(ValueError):
     """A report that cannot be applied; `code` is the API's error code, the message names the entry."""
@@ -277,11 +283,11 @@ class ExperimentState:
     def describe(self) -> dict:
         d = self.strategy.describe()
         d["policy_version"] = self.policy_version
-        if self.generated is not None:  # each arm's configuration, and the bounded pool's counters
-            configs = self.generated.arm_configs()
-            for arm in d["arms"]:
-                if arm["name"] in configs:
-                    arm["config"] = configs[arm["name"]]
+        # each arm's configuration (None unless generated; the field is in the REST shape either way)
+        configs = self.generated.arm_configs() if self.generated is not None else {}
+        for arm in d["arms"]:
+            arm["config"] = configs.get(arm["name"])
+        if self.generated is not None:  # the bounded pool's counters
             d["details"] = {**d["details"], "generator": self.generated.describe()}
         d["details"] = {**d["details"], "duplicates": self.duplicates, "leases_expired": self.leases_expired,
                         "leased": int(self.leased_mask().sum()), "batches": self.batches,

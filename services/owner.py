@@ -79,9 +79,7 @@ class ExperimentOwner:
             self.state = ExperimentState.from_state_dict(codec.decode(snap[0]))
             self.last_id = snap[1]
         else:
-            self.state = ExperimentState(
-                ExperimentConfig(**{k: cfg[k] for k in ExperimentConfig.model_fields if k in cfg})
-            )
+            self.state = ExperimentState(ExperimentConfig.from_stored(cfg))
             self.last_id = "0"
         replayed = 0
         for rid, rec in self.store.records(self.name, self.last_id):

@@ -24,7 +24,7 @@ def fresh_replay(redis_url, name):
     store = ExperimentStore(redis_url)
     cfg = store.config(name)
     records = [rec for _, rec in store.records(name)]
-    return replay(ExperimentConfig(**{k: cfg[k] for k in ExperimentConfig.model_fields}), records)
+    return replay(ExperimentConfig.from_stored(cfg), records)
 
 
 def test_killed_owner_restarts_with_state_equal_to_a_fresh_replay(api, redis_url):
