@@ -25,22 +25,19 @@ step's next report (the prediction should travel in the lease record instead).
 from __future__ import annotations
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from curriculum import calibration, gates
 from curriculum.cost import group_tokens
 from curriculum.events import EventBatch
-from curriculum.params import StrategyParams
 from curriculum.predictive import PRIOR_DOC, PredictiveState, Prior, arm_state, item_state, of_strategy
-from curriculum.registry import DEFAULT_STRATEGY, register, strategy_class, validate_params
-from curriculum.strategies.compose import Part
-from curriculum.strategy import Selection, Strategy
+from curriculum.registry import register
+from curriculum.strategies.wrapper import Wrapper, WrapperParams
+from curriculum.strategy import Selection
 
 
-class GatedParams(StrategyParams):
-    inner: Part = Field(
-        default_factory=lambda: Part(**DEFAULT_STRATEGY), description="the strategy whose selection is gated"
-    )
+class GatedParams(WrapperParams):
+    wrapper = "gated"
     skip: gates.SkipGateParams = Field(
         default_factory=gates.SkipGateParams, description="the skip gate (curriculum.gates)"
     )
@@ -48,23 +45,13 @@ class GatedParams(StrategyParams):
     prior: Prior = Field("arm", description=PRIOR_DOC)
     rounds: int = Field(4, ge=1, description="selections asked of the inner strategy to fill a batch before fills")
 
-    @field_validator("inner")
-    @classmethod
-    def _inner(cls, v: Part) -> Part:
-        if v.name == "gated":
-            raise ValueError("inner.name: a gated strategy cannot wrap another gated strategy")
-        validate_params(v.name, v.params)
-        return v
-
-
 @register
-class Gated(Strategy):
+class Gated(Wrapper):
     name = "gated"
     description = (
         "Any strategy with the skip gate after its selection: predicted-degenerate items skipped, some re-tested."
     )
     Params = GatedParams
-    draws_arms = True
     item_state = {**item_state("pred_"), **gates.item_state("gate_"), **calibration.item_state("cal_")}
     arm_state = arm_state("pred_")
     select_items = calibration.select_items("cal_")
@@ -74,10 +61,7 @@ class Gated(Strategy):
                   "retest_rollouts", "retest_tokens")
 
     def setup(self) -> None:
-        p = self.params
-        seed = int(np.random.SeedSequence(self.seed).spawn(1)[0].generate_state(1)[0])
-        self.inner = strategy_class(p.inner.name)(self.pool, p.inner.params, seed=seed, group_size=self.group_size)
-        self._adopt(self.inner)
+        super().setup()
         _ = self.gate, self.pred, self.calibration  # create their counters in this strategy (their store) unless loaded
         self.retest_rollouts, self.retest_tokens = 0, 0.0  # the re-tests' overhead: what the flagged items cost
 
@@ -92,20 +76,6 @@ class Gated(Strategy):
     @property
     def gate(self) -> gates.SkipGate:
         return gates.SkipGate(self.params.skip, store=self, prefix="gate_")
-
-    def check_params(self, updates: dict) -> StrategyParams:
-        new = super().check_params(updates)
-        if new.inner.name != self.inner.name:
-            raise ValueError("gated: the inner strategy cannot change while running; create a new experiment")
-        return new
-
-    def set_params(self, updates: dict) -> StrategyParams:
-        new = super().set_params(updates)
-        self.inner.set_params(new.inner.params)
-        return new
-
-    def on_grow(self, old_items: int, old_arms: int) -> None:
-        self.inner.sync()
 
     def update(self, batch: EventBatch) -> None:
         self.inner._fold(batch)
@@ -126,15 +96,6 @@ class Gated(Strategy):
                 "gate_tp_w": float(d["tp_w"]),
                 "precision": d["tp"] / (d["tp"] + d["fp"]) if d["tp"] + d["fp"] else None,
                 "recall": d["tp_w"] / (d["tp_w"] + d["fn"]) if d["tp_w"] + d["fn"] else None}
-
-    def step_parts(self) -> list[Strategy]:
-        return [self.inner]
-
-    def arm_probs(self) -> np.ndarray:
-        return self.inner.arm_weights()
-
-    def arm_values(self) -> np.ndarray | None:
-        return self.inner.arm_values()
 
     def select(self, n: int, exclude: np.ndarray | None = None) -> Selection:
         sel = super().select(n, exclude)

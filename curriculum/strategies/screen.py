@@ -30,55 +30,39 @@ the posterior mean pass rate and the Beta-Binomial probability that the leased n
 from __future__ import annotations
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from curriculum import calibration
 from curriculum.cost import group_tokens
 from curriculum.events import EventBatch
-from curriculum.params import StrategyParams
 from curriculum.predictive import PredictiveState, item_state
-from curriculum.registry import DEFAULT_STRATEGY, register, strategy_class, validate_params
-from curriculum.strategies.compose import Part
-from curriculum.strategy import Selection, Strategy
+from curriculum.registry import register, strategy_class
+from curriculum.strategies.wrapper import Wrapper, WrapperParams
+from curriculum.strategy import Selection
 
 COUNTERS = ("screens", "screen_rollouts", "screen_tokens", "qualified", "fulls", "full_rollouts", "full_tokens",
             "full_degenerate")
 
 
-class ScreenParams(StrategyParams):
-    inner: Part = Field(
-        default_factory=lambda: Part(**DEFAULT_STRATEGY), description="the strategy that picks the items to screen"
-    )
+class ScreenParams(WrapperParams):
+    wrapper = "screen"
     screen_samples: int = Field(4, ge=1, le=4096, description="rollouts of a screening lease (the paper's N_init)")
     tolerance: float = Field(0.0, ge=0, description="a screen qualifies iff the std of its rewards exceeds this")
     max_wait: int = Field(8, ge=0, description="steps a qualified item waits for its full group before re-screening")
     decay: float = Field(0.99, gt=0, le=1, description="evidence factor per policy version of the shared Beta state")
 
-    @field_validator("inner")
-    @classmethod
-    def _inner(cls, v: Part) -> Part:
-        if v.name == "screen":
-            raise ValueError("inner.name: a screen cannot wrap another screen")
-        validate_params(v.name, v.params)
-        return v
-
-
 @register
-class Screen(Strategy):
+class Screen(Wrapper):
     name = "screen"
     description = "SPEED-RL: lease a few samples per item first, the full group only for items whose screen is mixed."
     Params = ScreenParams
-    draws_arms = True
     item_state = {**item_state("pred_"), "qualified_at": (np.int64, -1), **calibration.item_state("cal_")}
     select_items = calibration.select_items("cal_")
     state_attrs = ("pred_version", *COUNTERS, *calibration.state_attrs("cal_"))
     step_attrs = ("pred_version", *COUNTERS, *calibration.step_attrs("cal_"))
 
     def setup(self) -> None:
-        p = self.params
-        seed = int(np.random.SeedSequence(self.seed).spawn(1)[0].generate_state(1)[0])
-        self.inner = strategy_class(p.inner.name)(self.pool, p.inner.params, seed=seed, group_size=self.group_size)
-        self._adopt(self.inner)
+        super().setup()
         for c in COUNTERS:
             setattr(self, c, 0)
         _ = self.pred, self.calibration  # their scalars live in this strategy unless loaded
@@ -95,20 +79,6 @@ class Screen(Strategy):
     def screening(self) -> bool:
         """False when the full group is no larger than a screen (nothing to save)."""
         return self.group_size > self.params.screen_samples
-
-    def check_params(self, updates: dict) -> StrategyParams:
-        new = super().check_params(updates)
-        if new.inner.name != self.inner.name:
-            raise ValueError("screen: the inner strategy cannot change while running; create a new experiment")
-        return new
-
-    def set_params(self, updates: dict) -> StrategyParams:
-        new = super().set_params(updates)
-        self.inner.set_params(new.inner.params)
-        return new
-
-    def on_grow(self, old_items: int, old_arms: int) -> None:
-        self.inner.sync()
 
     # -- the fold ------------------------------------------------------------------------------------
     def update(self, batch: EventBatch) -> None:
@@ -129,16 +99,6 @@ class Screen(Strategy):
         self.full_rollouts += int(batch.count[full].sum())
         self.full_tokens += float(tokens[full].sum())
         self.full_degenerate += int((full & batch.degenerate).sum())
-
-    def step_parts(self) -> list[Strategy]:
-        return [self.inner]
-
-    # -- selection -----------------------------------------------------------------------------------
-    def arm_probs(self) -> np.ndarray:
-        return self.inner.arm_weights()
-
-    def arm_values(self) -> np.ndarray | None:
-        return self.inner.arm_values()
 
     def waiting(self, exclude: np.ndarray | None) -> np.ndarray:
         """Qualified items not leased, whose screen is at most max_wait steps old, oldest screen first."""
