@@ -146,16 +146,6 @@ class Gated(Wrapper):
     def allocate(self, indices: np.ndarray) -> np.ndarray:
         return self.inner.allocate(indices)
 
-    def state_dict(self) -> dict:
-        d = super().state_dict()
-        d["inner_strategy"] = self.inner.state_dict()
-        return d
-
-    def load_state_dict(self, d: dict) -> None:
-        super().load_state_dict(d)
-        self.setup()
-        self.inner.load_state_dict(d["inner_strategy"])
-
     def details(self) -> dict:
         gate = {**self.gate.metrics(), "retest_rollouts": self.retest_rollouts, "retest_tokens": self.retest_tokens}
         return {"inner": self.inner.details(), "skip_gate": gate, "predictive": self.pred.details(),

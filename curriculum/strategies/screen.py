@@ -36,7 +36,7 @@ from curriculum import calibration
 from curriculum.cost import group_tokens
 from curriculum.events import EventBatch
 from curriculum.predictive import PredictiveState, item_state
-from curriculum.registry import register, strategy_class
+from curriculum.registry import register
 from curriculum.strategies.wrapper import Wrapper, WrapperParams
 from curriculum.strategy import Selection
 
@@ -139,16 +139,6 @@ class Screen(Wrapper):
         return sel
 
     # -- state ---------------------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        d = super().state_dict()
-        d["inner_strategy"] = self.inner.state_dict()
-        return d
-
-    def load_state_dict(self, d: dict) -> None:
-        super().load_state_dict(d)
-        self.inner = strategy_class(self.params.inner.name)(self.pool, self.params.inner.params, seed=0,
-                                                            group_size=self.group_size)
-        self.inner.load_state_dict(d["inner_strategy"])
 
     def details(self) -> dict:
         s = {c: getattr(self, c) for c in COUNTERS}

@@ -33,6 +33,9 @@ class Wrapper(Strategy):
     draws_arms = True
 
     def setup(self) -> None:
+        self._build_inner()
+
+    def _build_inner(self) -> None:
         p = self.params
         seed = int(np.random.SeedSequence(self.seed).spawn(1)[0].generate_state(1)[0])
         self.inner = strategy_class(p.inner.name)(self.pool, p.inner.params, seed=seed, group_size=self.group_size)
@@ -60,3 +63,11 @@ class Wrapper(Strategy):
 
     def arm_values(self) -> np.ndarray | None:
         return self.inner.arm_values()
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "inner_strategy": self.inner.state_dict()}
+
+    def load_state_dict(self, d: dict) -> None:
+        super().load_state_dict(d)
+        self._build_inner()  # only the inner strategy: the wrapper's own counters are loaded
+        self.inner.load_state_dict(d["inner_strategy"])
