@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import typer
 
-from deploy import cmd_run, cmd_service, cmd_sim
+from deploy import cmd_run, cmd_service, cmd_sim, cmd_whatif
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Curriculum orchestration service for RL post-training on Ray.")
-for module in (cmd_sim, cmd_service, cmd_run):
+for module in (cmd_sim, cmd_service, cmd_run, cmd_whatif):
     module.register(app)
 
 
