@@ -155,7 +155,12 @@ class ExperimentState:
             return self._batch(self.keyed[key][1])
         if self.generated is not None and self.generated.fill(self.pool):  # arms that ran low get new items
             self.leased_until = grow(self.leased_until, self.pool.size, 0.0)[: self.pool.size]
+        before = self.pool.size
         sel = self.strategy.select(int(rec["n"]), self._exclude())
+        if self.pool.size > before:  # a strategy added items (egsr's guided variants): kept like added ones
+            if self.generated is not None:
+                self.generated.note_added(self.pool, before)
+            self.leased_until = grow(self.leased_until, self.pool.size, 0.0)[: self.pool.size]
         until = now + float(rec["lease_seconds"])
         self.leased_until[sel.indices] = until
         for i in sel.indices.tolist():
