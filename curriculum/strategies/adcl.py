@@ -14,6 +14,8 @@ Here (METHODS.md §D1; chunk sizes and probe counts are not recoverable from the
                by prior rank) and served in that order, cyclically, with full groups, for `period` steps
     then the next chunk is estimated (after the last chunk, the first again).
 
+`reestimate: false` is the ablation: the same chunks and periods in the prior order, without probes.
+
 While a chunk is being estimated, the slots that probes do not fill are served from the previous chunk's order,
 so workers never idle. Probe rollouts are spent rollouts: they count in the experiment's cost (every group does)
 and in `details.probes` (groups, rollouts, their share of all rollouts). Deviation: the trainer also trains on
@@ -41,6 +43,8 @@ class AdclParams(StrategyParams):
     chunk_size: int = Field(64, ge=1, description="items per chunk (one re-estimation covers one chunk)")
     g_est: int = Field(4, ge=1, description="probe rollouts per item when its chunk is re-estimated")
     period: int = Field(20, ge=1, description="steps K a chunk is trained on before the next one is re-estimated")
+    reestimate: bool = Field(True, description="probe and re-sort each chunk (false: the prior order, no probes; "
+                             "the ablation)")
 
 
 @register
@@ -107,11 +111,15 @@ class Adcl(Strategy):
             self.chunk, self.epoch, self.phase = self.chunk + 1, self.epoch + 1, ESTIMATE
         if self.phase == ESTIMATE:
             items = self.chunk_items()
-            if len(items) and (self.p_epoch[items] == self.epoch).all():
+            if not len(items):
+                return
+            if self.params.reestimate:
+                if not (self.p_epoch[items] == self.epoch).all():
+                    return
                 # stable sort on -p_est keeps the prior rank among ties
-                self.order = items[np.argsort(-self.p_est[items], kind="stable")]
-                self.phase, self.cursor, self.train_start = TRAIN, 0, self.steps
+                items = items[np.argsort(-self.p_est[items], kind="stable")]
                 self.estimates += 1
+            self.order, self.phase, self.cursor, self.train_start = items, TRAIN, 0, self.steps
 
     def probes(self, n: int, exclude: np.ndarray | None) -> np.ndarray:
         """Chunk items still without an estimate: first those never sent this epoch, then lost ones (sent at an

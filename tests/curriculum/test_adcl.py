@@ -107,3 +107,13 @@ def test_snapshot_mid_chunk_reloads_to_the_same_continuation():
         a, b = step(s, 5, v, ra), step(again, 5, v, rb)
         assert a.indices.tolist() == b.indices.tolist() and a.num_samples.tolist() == b.num_samples.tolist()
     assert s.describe()["details"] == again.describe()["details"]
+
+
+def test_without_reestimation_the_prior_order_is_served_and_nothing_is_probed():
+    s = make_strategy("adcl", ItemPool(ITEMS), {**PARAMS, "reestimate": False}, seed=1, group_size=8)
+    rng = np.random.default_rng(0)
+    served = [step(s, 6, v, rng) for v in range(PERIOD + 1)]
+    assert all((x.num_samples == 8).all() for x in served)
+    flat = np.concatenate([x.indices for x in served[:2]])
+    assert flat.tolist() == s.rank[:CHUNK].tolist()  # the prior rank, in order (12 items in two steps of 6)
+    assert s.describe()["details"]["probes"]["rollouts"] == 0 and s.describe()["details"]["chunk"] == 1
