@@ -1,6 +1,7 @@
 """`curriculum whatif RUN --strategy S`: selection replay of a logged run under another strategy
-(curriculum.whatif; off-policy, the report says so first), and `curriculum simlog RUN`, which writes a small logged
-run from the simulated student (no Ray) to try it on."""
+(curriculum.whatif; off-policy, the report says so first); `curriculum export-log NAME RUN` writes a served
+experiment's record log from Redis as a run folder, and `curriculum simlog RUN` a small logged run of the simulated
+student (no Ray) to try it on."""
 from __future__ import annotations
 
 import json
@@ -71,3 +72,33 @@ def register(app: typer.Typer) -> None:
         cfg, records = simulate_log(strategy, json.loads(params), steps, seed)
         write_log(run, cfg, records)
         console.print(f"wrote {run} ({len(records)} records)")
+
+    register_export(app)
+
+
+def export_log(redis_url: str, name: str, run: Path) -> int:
+    """Write experiment `name`'s config and whole record log as a run folder; returns the number of records.
+    Refuses a log already trimmed at a snapshot: the replay needs every record from the first."""
+    from curriculum.experiment import ExperimentConfig
+    from curriculum.whatif import write_log
+    from services.store import ExperimentStore
+
+    store = ExperimentStore(redis_url)
+    cfg = store.config(name)
+    if cfg is None:
+        raise typer.BadParameter(f"no experiment {name!r} at {redis_url}")
+    if store.load_snapshot(name) is not None:
+        raise typer.BadParameter(f"{name}: the log was trimmed at a snapshot; whatif needs the whole log")
+    records = [rec for _, rec in store.records(name)]
+    write_log(run, ExperimentConfig.from_stored(cfg), records)
+    return len(records)
+
+
+def register_export(app: typer.Typer) -> None:
+    @app.command("export-log")
+    def export(name: str = typer.Argument(..., help="experiment name"),
+               run: Path = typer.Argument(..., help="run folder to write"),
+               redis_url: str = typer.Option(..., "--redis-url", help="the service's Redis")) -> None:
+        """Write a served experiment's record log (Redis) as a run folder for `whatif`."""
+        n = export_log(redis_url, name, run)
+        console.print(f"wrote {run} ({n} records)")

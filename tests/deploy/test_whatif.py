@@ -67,3 +67,22 @@ def test_write_then_read_round_trips(tmp_path, log):
     write_log(tmp_path / "r", cfg, records)
     cfg2, rec2 = read_log(tmp_path / "r" / "records.jsonl")
     assert cfg2 == cfg and rec2 == json.loads(json.dumps(records))
+
+
+def test_export_log_writes_a_served_experiments_log_that_replays_identically(redis_url, tmp_path, log):
+    from services.store import ExperimentStore
+
+    cfg, records = log
+    store = ExperimentStore(redis_url)
+    assert store.create(cfg.model_dump(mode="json"), records[0]["items"])  # the owner logs add_items first
+    for rec in records[1:]:
+        store.append(cfg.name, rec)
+    res = CliRunner().invoke(app, ["export-log", cfg.name, str(tmp_path / "r"), "--redis-url", redis_url])
+    assert res.exit_code == 0, res.output
+    cfg2, rec2 = read_log(tmp_path / "r")
+    assert cfg2 == cfg and len(rec2) == len(records)
+    assert whatif(cfg2, rec2, "uniform")["summary"]["identical"]
+    last = list(store.records(cfg.name))[5][0]
+    store.save_snapshot(cfg.name, b"x", last)  # as an owner does: the log before it is trimmed
+    res = CliRunner().invoke(app, ["export-log", cfg.name, str(tmp_path / "t"), "--redis-url", redis_url])
+    assert res.exit_code != 0 and "trimmed" in res.output
