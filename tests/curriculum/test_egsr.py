@@ -99,3 +99,28 @@ def test_guided_rewards_are_kept_apart_from_the_items_pass_rate():
     again = ExperimentState.from_state_dict(codec.decode(codec.encode(st.state_dict())))
     assert again.pool.ids == st.pool.ids and again.describe() == d
     assert replay(st.config, [{"op": "add_items", "items": ITEMS}] + records).describe() == d
+
+
+def test_a_step_with_guided_groups_in_shuffled_reports_with_reads_between_equals_one_report():
+    from tests.curriculum.test_steps import same, split
+
+    def warmed():
+        pool = ItemPool(ITEMS)
+        s = make_strategy("egsr", pool, PARAMS, seed=1, group_size=4)
+        drive(s, reward_fn({1: 0.5, 2: 0.75}), 14)
+        sel = s.select(12)
+        return s, EventBatch(sel.indices, reward_fn({1: 0.5, 2: 0.75})(pool, sel.indices, sel.num_samples),
+                             np.full(len(sel), 14))
+
+    one, step = warmed()
+    many, _ = warmed()
+    assert (one.guided_of[step.item] >= 0).any() and (one.guided_of[step.item] < 0).any()
+    one.observe(step)
+    rng = np.random.default_rng(3)
+    parts = split(step, 4, rng)
+    for j in rng.permutation(4):
+        many.observe(parts[j])
+        many.describe()  # a read folds the open step; the next report rewinds and folds it again
+    same(one.state_dict(), many.state_dict())
+    assert one.describe() == many.describe()
+    assert one.select(10).indices.tolist() == many.select(10).indices.tolist()
