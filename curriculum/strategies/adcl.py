@@ -16,10 +16,11 @@ Here (METHODS.md §D1; chunk sizes and probe counts are not recoverable from the
 
 `reestimate: false` is the ablation: the same chunks and periods in the prior order, without probes.
 
-While a chunk is being estimated, the slots that probes do not fill are served from the previous chunk's order,
-so workers never idle. Probe rollouts are spent rollouts: they count in the experiment's cost (every group does)
-and in `details.probes` (groups, rollouts, their share of all rollouts). Deviation: the trainer also trains on
-probe groups (the lease API has no eval-only flag); the paper most likely does not.
+A lease larger than what the chunk gives (its probes, or the unleased part of its order) is filled from the previous
+chunk's order, then from the prior order after the chunk (full groups), so workers never idle. Probe rollouts are
+spent rollouts: they count in the experiment's cost (every group does) and in `details.probes` (groups, rollouts,
+their share of all rollouts). Deviation: the trainer also trains on probe groups (the lease API has no eval-only
+flag); the paper most likely does not.
 
 Phase changes happen at selection time (the fold only records p_est), so a step re-folded when a late report
 arrives never replays a phase change, and a snapshot taken mid-chunk continues with the same order and cursor.
@@ -40,9 +41,9 @@ COUNTERS = ("probe_groups", "probe_rollouts", "probe_tokens")
 
 
 class AdclParams(StrategyParams):
-    chunk_size: int = Field(64, ge=1, description="items per chunk (one re-estimation covers one chunk)")
+    chunk_size: int = Field(256, ge=1, description="items per chunk (one re-estimation covers one chunk)")
     g_est: int = Field(4, ge=1, description="probe rollouts per item when its chunk is re-estimated")
-    period: int = Field(20, ge=1, description="steps K a chunk is trained on before the next one is re-estimated")
+    period: int = Field(10, ge=1, description="steps K a chunk is trained on before the next one is re-estimated")
     reestimate: bool = Field(True, description="probe and re-sort each chunk (false: the prior order, no probes; "
                              "the ablation)")
 
@@ -97,11 +98,12 @@ class Adcl(Strategy):
         self.probe_tokens += float(np.nan_to_num(group_tokens(batch))[probe].sum())
 
     # -- phases (selection time) -------------------------------------------------------------------
+    def n_chunks(self) -> int:
+        return max(1, -(-len(self.rank) // self.params.chunk_size))
+
     def chunk_items(self) -> np.ndarray:
         """The prior-rank slice of the chunk now estimated or trained."""
-        size = self.params.chunk_size
-        chunks = max(1, -(-len(self.rank) // size))
-        c = self.chunk % chunks
+        size, c = self.params.chunk_size, self.chunk % self.n_chunks()
         return self.rank[c * size:(c + 1) * size]
 
     def advance(self) -> None:
@@ -146,15 +148,20 @@ class Adcl(Strategy):
     def _select(self, n: int, exclude: np.ndarray | None) -> np.ndarray:
         self.advance()
         if self.phase == TRAIN:
-            idx, self.cursor = self.walk(self.order, self.cursor, n, exclude)
-            return idx
-        probe = self.probes(n, exclude)
-        self.probe_epoch[probe] = self.epoch
-        self.probe_step[probe] = self.steps
+            first, self.cursor = self.walk(self.order, self.cursor, n, exclude)
+        else:
+            first = self.probes(n, exclude)
+            self.probe_epoch[first] = self.epoch
+            self.probe_step[first] = self.steps
         mask = np.zeros(self.pool.size, bool) if exclude is None else exclude.copy()
-        mask[probe] = True
-        fill, self.prev_cursor = self.walk(self.prev_order, self.prev_cursor, n - len(probe), mask)
-        return np.concatenate([probe, fill])
+        mask[first] = True
+        fill, self.prev_cursor = self.walk(self.prev_order, self.prev_cursor, n - len(first), mask)
+        mask[fill] = True
+        chunk = self.chunk_items()
+        mask[chunk] = True  # the chunk's items are probed, then served in its order, never as spill
+        start = (self.chunk % self.n_chunks() + 1) * self.params.chunk_size  # the prior order after the chunk
+        spill, _ = self.walk(self.rank, start, n - len(first) - len(fill), mask)
+        return np.concatenate([first, fill, spill])
 
     def allocate(self, indices: np.ndarray) -> np.ndarray:
         probe = (self.probe_epoch[indices] == self.epoch) & (self.p_epoch[indices] != self.epoch)

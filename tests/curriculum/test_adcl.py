@@ -39,8 +39,9 @@ def test_probes_then_the_chunk_easy_to_hard():
     first = step(s, 8, 0, rng)
     assert (first.num_samples == G_EST).all() and len(first) == 8
     assert set(first.indices.tolist()) <= set(s.chunk_items().tolist())
-    second = step(s, 8, 1, rng)  # the 4 remaining probes, nothing else to fill with yet
-    assert (second.num_samples == G_EST).all() and len(second) == CHUNK - 8
+    second = step(s, 8, 1, rng)  # the 4 remaining probes, then full groups from the prior order after the chunk
+    assert second.num_samples.tolist() == [G_EST] * (CHUNK - 8) + [8] * 4
+    assert second.indices[CHUNK - 8:].tolist() == s.rank[CHUNK:CHUNK + 4].tolist()
     chunk = s.chunk_items()
     assert np.all(s.pass_rate()[chunk] == truth(chunk))  # the prior's easiest 12 items were probed
     served = np.concatenate([step(s, 5, 2, rng).indices, step(s, 5, 3, rng).indices])
@@ -90,6 +91,9 @@ def test_after_period_steps_the_next_chunk_is_reestimated_while_the_old_order_fi
     fill = sel.indices[sel.num_samples == 8]
     assert len(fill) == 10 - (CHUNK - 6) and set(fill.tolist()) <= first
     assert s.describe()["details"]["probes"]["rollouts"] == 2 * CHUNK * G_EST
+    big = step(s, 30, v + 3, rng)  # more than the chunk holds: its order, the old order, then the prior order
+    assert len(big) == 30 and len(set(big.indices.tolist())) == 30 and (big.num_samples == 8).all()
+    assert big.indices[:CHUNK].tolist() == s.order.tolist()
 
 
 def test_snapshot_mid_chunk_reloads_to_the_same_continuation():
