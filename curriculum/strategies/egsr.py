@@ -154,7 +154,10 @@ class Egsr(Wrapper):
         busy = variants[exclude[variants]] if exclude is not None else variants[:0]
         mask[self.guided_of[busy]] = True
         picked = self.inner.select(n, mask).indices
-        return np.array([self.guide(i) for i in picked.tolist()], dtype=np.int64)
+        out = picked.copy()
+        for k in np.flatnonzero((self.level[picked] > 0) | self.never_solved(picked)).tolist():  # the rest: as picked
+            out[k] = self.guide(int(picked[k]))
+        return out
 
     def allocate(self, indices: np.ndarray) -> np.ndarray:
         orig = np.where(self.guided_of[indices] >= 0, self.guided_of[indices], indices)
