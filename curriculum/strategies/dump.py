@@ -52,7 +52,7 @@ class DUMP(Strategy):
 
     def update(self, batch: EventBatch) -> None:
         adv = np.abs(batch.advantages)
-        cat = self.pool.category[batch.item]
+        cat = self.fold_arms[0]  # each row's arm (the base fold's)
         w = self.params.window
         if self.ring.shape[1] != w:  # window changed live (PATCH): start the windows afresh
             self.ring = np.zeros((self.pool.num_categories, w))
