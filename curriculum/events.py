@@ -143,7 +143,7 @@ class EventBatch:
         if self._stats is None:
             r = self.rewards
             n, width = r.shape
-            if self._dense or (self._dense is None and not np.isnan(r).any()):  # no padding: fewer passes
+            if self.dense:  # no padding: the same values as below, with fewer passes
                 count = np.full(n, width, dtype=np.int64)
                 reward_sum = r.sum(axis=1)
                 mean = reward_sum / max(width, 1)
@@ -169,6 +169,13 @@ class EventBatch:
     std = property(lambda self: self._derived()["std"], doc="std_g per group (population)")
     abs_adv = property(lambda self: self._derived()["abs_adv"], doc="mean |A| per group")
     degenerate = property(lambda self: self._derived()["degenerate"], doc="all rewards of the group equal")
+
+    @property
+    def dense(self) -> bool:
+        """No padding: every group has the full width of rewards (False may also mean a non-finite reward)."""
+        if self._dense is None:
+            self._dense = not np.isnan(self.rewards).any()
+        return self._dense
 
     @property
     def unique_items(self) -> bool:

@@ -59,15 +59,22 @@ class DUMP(Strategy):
             self.ring_pos[:] = 0
             self.n_win[:] = 0
         # every arm at once: the values of each arm in row order (then sample order), nan padding dropped
-        vals = adv.ravel()
-        arm = np.repeat(cat, adv.shape[1])
-        ok = ~np.isnan(vals)
-        vals, arm = vals[ok], arm[ok]
         na = self.pool.num_categories
-        count = np.bincount(arm, minlength=na)
-        order = np.argsort(arm, kind="stable")
-        rank = np.empty(len(arm), dtype=np.int64)  # position of each value among its arm's values
-        rank[order] = np.arange(len(arm)) - np.repeat(np.cumsum(count) - count, count)
+        if batch.dense:  # every row has G values: rank the rows within their arm, not all n x G values
+            rows, width = adv.shape
+            k = self.fold_arms[1]
+            row_rank = np.empty(rows, dtype=np.int64)
+            row_rank[np.argsort(cat, kind="stable")] = np.arange(rows) - np.repeat(np.cumsum(k) - k, k)
+            vals, arm, count = adv.ravel(), np.repeat(cat, width), k * width
+            rank = (row_rank[:, None] * width + np.arange(width)).ravel()
+        else:
+            vals = adv.ravel()
+            arm = np.repeat(cat, adv.shape[1])
+            ok = ~np.isnan(vals)
+            vals, arm = vals[ok], arm[ok]
+            count = np.bincount(arm, minlength=na)
+            rank = np.empty(len(arm), dtype=np.int64)  # position of each value among its arm's values
+            rank[np.argsort(arm, kind="stable")] = np.arange(len(arm)) - np.repeat(np.cumsum(count) - count, count)
         skip = np.maximum(count - w, 0)  # only an arm's last w values enter its window
         keep = rank >= skip[arm]
         arm, rank = arm[keep], rank[keep]

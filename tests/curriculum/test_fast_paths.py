@@ -108,3 +108,21 @@ def test_padded_and_dense_batches_derive_the_same_statistics():
     assert padded.count.tolist() == [2, 2, 3]
     with pytest.raises(ValueError):
         EventBatch(np.array([0, 1]), np.array([[1.0, 0.0], [np.nan, np.nan]]), np.array([0, 0]))
+
+
+def test_dump_window_same_on_the_dense_and_the_padded_path():
+    """The same groups, once as a dense batch (rows ranked per arm) and once with a padding column (values
+    ranked one by one, nan dropped), fill the same windows."""
+    p = pool(arms=3, per_arm=100)
+    dense, padded = (make_strategy("dump", p, seed=0, params={"window": 50}) for _ in range(2))
+    rng = np.random.default_rng(4)
+    for v in range(6):
+        sel = dense.select(40)
+        assert np.array_equal(sel.indices, padded.select(40).indices)
+        rewards = (rng.random((len(sel), 8)) < 0.5) * 1.0
+        dense.observe(EventBatch(sel.indices, rewards, np.full(len(sel), v)))
+        wide = np.hstack([rewards, np.full((len(sel), 1), np.nan)])
+        padded.observe(EventBatch(sel.indices, wide, np.full(len(sel), v)))
+        assert np.allclose(dense.ring, padded.ring)
+        for name in ("n_resp", "n_win", "ring_pos"):
+            assert np.array_equal(getattr(dense, name), getattr(padded, name))
