@@ -98,6 +98,11 @@ class RewardEvent(BaseModel):
         return v
 
 
+def _as(x: Any, dtype: Any) -> np.ndarray:
+    """np.asarray(x, dtype), without its call when x already is such an array (the common case)."""
+    return x if type(x) is np.ndarray and x.dtype == dtype else np.asarray(x, dtype=dtype)
+
+
 @dataclass
 class EventBatch:
     """A columnar batch of group results, with the group statistics derived once, vectorised.
@@ -112,17 +117,22 @@ class EventBatch:
     features: dict[str, np.ndarray] = field(default_factory=dict)  # name -> float64 (n, d), nan rows where absent
 
     def __post_init__(self) -> None:
-        self.item = np.asarray(self.item, dtype=np.int64)
-        self.rewards = np.atleast_2d(np.asarray(self.rewards, dtype=np.float64))
-        if self.rewards.shape[0] != len(self.item):
-            self.rewards = self.rewards.reshape(len(self.item), -1)
-        self.policy_version = np.asarray(self.policy_version, dtype=np.int64).reshape(len(self.item))
-        self.features = {k: np.asarray(v, dtype=np.float64).reshape(len(self.item), -1)
-                         for k, v in self.features.items()}
+        n = len(self.item)
+        self.item = _as(self.item, np.int64)
+        r = _as(self.rewards, np.float64)
+        if r.ndim != 2 or r.shape[0] != n:
+            r = np.atleast_2d(r)
+            if r.shape[0] != n:
+                r = r.reshape(n, -1)
+        self.rewards = r
+        pv = _as(self.policy_version, np.int64)
+        self.policy_version = pv if pv.shape == (n,) else pv.reshape(n)
+        if self.features:
+            self.features = {k: np.asarray(v, dtype=np.float64).reshape(n, -1) for k, v in self.features.items()}
         # a finite total means no nan at all (the common case); fmin ignores nan: a row's minimum is nan only
         # when the row has no reward
-        if len(self.item) and (self.rewards.shape[1] == 0 or (
-                not np.isfinite(self.rewards.sum()) and np.isnan(np.fmin.reduce(self.rewards, axis=1)).any())):
+        self._dense: bool | None = math.isfinite(r.sum()) if r.size else True  # no nan padding at all
+        if n and (r.shape[1] == 0 or (not self._dense and np.isnan(np.fmin.reduce(r, axis=1)).any())):
             raise ValueError("every group needs at least one reward")
         self._stats: dict[str, np.ndarray] | None = None
         self._unique: bool | None = None
@@ -133,7 +143,7 @@ class EventBatch:
         if self._stats is None:
             r = self.rewards
             n, width = r.shape
-            if not np.isnan(r).any():  # no padding: the same values as below, with fewer passes
+            if self.dense:  # no padding: the same values as below, with fewer passes
                 count = np.full(n, width, dtype=np.int64)
                 reward_sum = r.sum(axis=1)
                 mean = reward_sum / max(width, 1)
@@ -159,6 +169,13 @@ class EventBatch:
     std = property(lambda self: self._derived()["std"], doc="std_g per group (population)")
     abs_adv = property(lambda self: self._derived()["abs_adv"], doc="mean |A| per group")
     degenerate = property(lambda self: self._derived()["degenerate"], doc="all rewards of the group equal")
+
+    @property
+    def dense(self) -> bool:
+        """No padding: every group has the full width of rewards (False may also mean a non-finite reward)."""
+        if self._dense is None:
+            self._dense = not np.isnan(self.rewards).any()
+        return self._dense
 
     @property
     def unique_items(self) -> bool:
@@ -240,6 +257,7 @@ class EventBatch:
         out.signals = {k: np.concatenate([b.signals.get(k, np.full(len(b), np.nan)) for b in batches]) for k in names}
         out.features = feats
         out._stats, out._unique = None, None
+        out._dense = all(b._dense and b.rewards.shape[1] == width for b in batches) or None
         return out
 
     def canonical(self) -> EventBatch:
@@ -269,7 +287,7 @@ class EventBatch:
         out.signals = {k: v[sel] for k, v in self.signals.items()}
         out.features = {k: v[sel] for k, v in self.features.items()}
         out._stats = None if self._stats is None else {k: v[sel] for k, v in self._stats.items()}
-        out._unique = None
+        out._unique, out._dense = None, self._dense or None
         return out
 
     def to_dict(self) -> dict:

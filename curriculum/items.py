@@ -150,11 +150,18 @@ class ItemPool:
     def arm_members(self) -> list[np.ndarray]:
         """Item indices of each category (cached until the pool grows)."""
         if getattr(self, "_arm_members", None) is None:
-            order = np.argsort(self._cat, kind="stable")
+            order = np.argsort(self._cat, kind="stable").astype(np.int64)
             counts = np.bincount(self._cat, minlength=self.num_categories)
-            self._arm_members = np.split(order.astype(np.int64), np.cumsum(counts)[:-1])
+            self._arm_members = np.split(order, np.cumsum(counts)[:-1])
             self._arm_sizes = counts.astype(np.int64)
+            self._arm_order = (order, np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
         return self._arm_members
+
+    def arm_order(self) -> tuple[np.ndarray, np.ndarray]:
+        """(items sorted by category, offsets): category a's items are order[offsets[a]:offsets[a + 1]], the
+        same as arm_members()[a] (cached with it)."""
+        self.arm_members()
+        return self._arm_order
 
     def arm_sizes(self) -> np.ndarray:
         """Items per category (cached with arm_members; a copy, so callers may change it)."""

@@ -35,6 +35,16 @@ class ArmSampler:
         """Up to k items of `group`, skipping those marked in `exclude` or `taken`; marks them in `taken`."""
         lo, hi = int(self.offsets[group]), int(self.offsets[group + 1])
         size = hi - lo
+        c = int(self.cursor[group])
+        if exclude is None and 0 < k <= size - c:
+            # nothing excluded and no reshuffle: the next k of the epoch's order, unless one was taken already (by
+            # an earlier draw of this call that wrapped): what the loop below returns, in far fewer operations
+            run = self.order[lo + c: lo + c + k].copy()  # a copy: a later reshuffle rewrites the order in place
+            if taken is None or not taken[run].any():
+                if taken is not None:
+                    taken[run] = True
+                self.cursor[group] = c + k
+                return run
         out: list[np.ndarray] = []
         got, scanned = 0, 0
         while got < k and scanned < size:
@@ -56,6 +66,20 @@ class ArmSampler:
             self.cursor[group] = c + used
             scanned += used
         return np.concatenate(out) if len(out) > 1 else out[0] if out else EMPTY
+
+    def draw_counts(self, counts: np.ndarray) -> np.ndarray | None:
+        """draw(a, counts[a]) for every group at once, nothing excluded: the next counts[a] items of each group's
+        order, groups in increasing order (what the calls one by one return). None when a group would reach
+        the end of its epoch (the reshuffle is left to draw())."""
+        start = self.offsets[:-1] + self.cursor
+        if (start + counts > self.offsets[1:]).any():
+            return None
+        total = int(counts.sum())
+        # each group's run, one after the other: position = run start + rank inside the run
+        first = np.cumsum(counts) - counts
+        idx = self.order[np.repeat(start - first, counts) + np.arange(total)]
+        self.cursor += counts
+        return idx
 
     def state_dict(self) -> dict:
         return {"order": self.order.copy(), "offsets": self.offsets.copy(), "cursor": self.cursor.copy(),
@@ -97,6 +121,40 @@ def random_candidates(rng: np.random.Generator, m: int, size: int, members: np.n
     return rng.permutation(cand)[:m]
 
 
+def grouped_candidates(rng: np.random.Generator, want: np.ndarray, order: np.ndarray, offsets: np.ndarray,
+                       exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """random_candidates() for several disjoint groups at once (group a: order[offsets[a]:offsets[a + 1]]):
+    want[a] unique random eligible items of each group, as (items, group), grouped by group in increasing
+    order and in random order inside each. One pass of array operations instead of a loop over the groups;
+    None when a group is too small for the sparse draw or too few of its drawn items are eligible (the
+    caller then draws group by group)."""
+    sizes = np.diff(offsets)
+    asked = want > 0
+    if (2 * want[asked] >= sizes[asked]).any():
+        return None
+    draws = np.where(asked, (1.3 * want).astype(np.int64) + 8, 0)
+    g = np.repeat(np.arange(len(want)), draws)
+    items = order[offsets[g] + (rng.random(len(g)) * sizes[g]).astype(np.int64)]
+    s = np.argsort(items)
+    items, g = items[s], g[s]
+    keep = np.concatenate(([True], items[1:] != items[:-1]))
+    if exclude is not None:
+        keep &= ~exclude[items]
+    items, g = items[keep], g[keep]
+    if (np.bincount(g, minlength=len(want)) < want).any():
+        return None
+    pick = first_per_group(np.lexsort((rng.random(len(items)), g)), g, want)  # random inside each group
+    return items[pick], g[pick]
+
+
+def first_per_group(order: np.ndarray, group: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Positions of the first counts[a] rows of each group a, taking rows in `order` (a permutation that
+    sorts `group`; within a group the rows keep their order in `order`)."""
+    g = group[order]
+    have = np.bincount(g, minlength=len(counts))
+    return order[np.arange(len(g)) - (np.cumsum(have) - have)[g] < counts[g]]
+
+
 def sorted_unique(x: np.ndarray) -> np.ndarray:
     """np.unique(x) for a 1-D integer array, without np.unique's per-call overhead (the same array)."""
     x = np.sort(x)
@@ -104,9 +162,11 @@ def sorted_unique(x: np.ndarray) -> np.ndarray:
 
 
 def draw_by_arms(rng: np.random.Generator, n: int, probs: np.ndarray, sizes: np.ndarray,
-                 take: Callable[[int, int], np.ndarray]) -> np.ndarray:
+                 take: Callable[[int, int], np.ndarray],
+                 take_all: Callable[[np.ndarray], np.ndarray | None] | None = None) -> np.ndarray:
     """n items: per-arm counts ~ Multinomial(n, probs), `take(arm, count)` drawing the items of each arm.
-    Arms that run out of eligible items (take returns fewer) hand their remainder to the others."""
+    Arms that run out of eligible items (take returns fewer) hand their remainder to the others. `take_all`
+    (optional) draws the first counts of every arm at once, as the take() calls would, or returns None."""
     probs = np.asarray(probs, dtype=np.float64).copy()
     probs[np.asarray(sizes) == 0] = 0
     out: list[np.ndarray] = []
@@ -116,6 +176,10 @@ def draw_by_arms(rng: np.random.Generator, n: int, probs: np.ndarray, sizes: np.
         if need <= 0 or total <= 0:
             break
         counts = rng.multinomial(need, probs / total)
+        if take_all is not None and need == n:
+            got = take_all(counts)
+            if got is not None:
+                return got
         for a in np.flatnonzero(counts).tolist():
             c = int(counts[a])
             got = take(a, c)

@@ -107,13 +107,14 @@ class StepLedger:
         if len(batch) == 0:
             return
         it = batch.item
-        if int(it.min()) < 0 or int(it.max()) >= self.pool.size:
+        if int(it.view(np.uint64).max()) >= self.pool.size:  # one pass: a negative index is huge as unsigned
             raise IndexError(f"item index out of range for a pool of {self.pool.size} items")
         pv = batch.policy_version
-        lo, hi = int(pv.min()), int(pv.max())
+        hi = int(pv.max())
         if hi <= self.version:  # the common case with many workers: all of it belongs to the open step
             self._add_to_step(batch)
             return
+        lo = int(pv.min())
         late = pv <= self.version
         if late.any():
             self._add_to_step(batch.subset(late))
@@ -168,9 +169,10 @@ class StepLedger:
 
     def _checkpoint(self) -> None:
         """The step's first fold: remember everything it may change except per-item values (see _remember)."""
-        self._start = {"arm": {n: getattr(self, n).copy() for n in self._arm_names()},
-                       "attr": {n: copy_state(getattr(self, n)) for n in self._step_attr_names()},
-                       "events": self.events, "degenerate": self.degenerate, "items": {}}
+        d = self.__dict__  # (inside the fold nothing waits: plain reads, not the Settled descriptors)
+        self._start = {"arm": {n: d[n].copy() for n in self._arm_names()},
+                       "attr": {n: copy_state(d[n]) for n in self._step_attr_names()},
+                       "events": d["events"], "degenerate": d["degenerate"], "items": {}}
         for p in self.step_parts():
             p._checkpoint()
 
@@ -178,15 +180,16 @@ class StepLedger:
         """Per-item values of items the step touches for the first time (still their step-start values);
         `_touched` lists the items (sorted) in the same order as the saved rows. `items` is sorted, unique."""
         saved = self._start["items"]
+        d = self.__dict__
         if len(self._touched) == 0:
             for n in self._item_names():
-                saved[n] = getattr(self, n)[items]
+                saved[n] = d[n][items]
             self._touched = items
         else:
             touched = np.concatenate([self._touched, items])
             order = np.argsort(touched, kind="stable")  # kept sorted: the state must not depend on report order
             for n in self._item_names():
-                saved[n] = np.concatenate([saved[n], getattr(self, n)[items]])[order]
+                saved[n] = np.concatenate([saved[n], d[n][items]])[order]
             self._touched = touched[order]
         for p in self.step_parts():
             p._remember(items)

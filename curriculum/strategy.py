@@ -34,6 +34,7 @@ from curriculum.sampling import EMPTY, ArmSampler
 from curriculum.steps import Settled, StepLedger, copy_state
 
 RECENT = 0.02  # EMA rate for the "recent" per-arm pass rate and selection share (~50-event horizon)
+_NAMES: dict[tuple[type, Any], tuple[str, ...]] = {}  # per class: the state arrays a step changes (see below)
 
 
 @dataclass
@@ -120,6 +121,12 @@ class Strategy(NoiseGuard, StepLedger, ABC):
         """Item-level strategies: pick n of `candidates` (unique, eligible item indices)."""
         raise NotImplementedError
 
+    def choose_in_arms(self, counts: np.ndarray, candidates: np.ndarray, arm: np.ndarray) -> np.ndarray | None:
+        """Item-level strategies, optional: choose() for several arms at once — counts[a] of the candidates of
+        arm a (`candidates` grouped by `arm`, ascending, random order inside each). None (the default): not
+        offered, and compose calls choose() arm by arm."""
+        return None
+
     def candidate_count(self, n: int) -> int:
         """How many random candidates `choose` should see for a selection of n (`params.candidates` x n)."""
         return self.params.__dict__.get("candidates", 4) * n
@@ -168,32 +175,56 @@ class Strategy(NoiseGuard, StepLedger, ABC):
     # -- the fold of one step's evidence ---------------------------------------------------------
     def _fold(self, batch: EventBatch) -> None:
         """Common statistics, the noise guard, then the strategy's own update, for one step's evidence."""
+        d = self.__dict__  # inside the fold nothing waits: plain reads, not the Settled descriptors
         it = batch.item
-        guard = self.fold_guard and guard_params(self.params) is not None
-        before = self.last_mean[it] if guard else None  # (a fancy index: a copy)
+        guard = self._guard_folds()
+        before = d["last_mean"][it] if guard else None  # (a fancy index: a copy)
         if batch.unique_items:  # one group per item: a plain indexed add is np.add.at's result, much cheaper
-            self.n_groups[it] += 1
-            self.n_samples[it] += batch.count
-            self.reward_sum[it] += batch.reward_sum
+            d["n_groups"][it] += 1
+            d["n_samples"][it] += batch.count
+            d["reward_sum"][it] += batch.reward_sum
         else:
-            np.add.at(self.n_groups, it, 1)
-            np.add.at(self.n_samples, it, batch.count)
-            np.add.at(self.reward_sum, it, batch.reward_sum)
-        self.last_mean[it] = batch.mean
+            np.add.at(d["n_groups"], it, 1)
+            np.add.at(d["n_samples"], it, batch.count)
+            np.add.at(d["reward_sum"], it, batch.reward_sum)
+        mean = batch.mean
+        d["last_mean"][it] = mean
+        a = self.pool.num_categories
         cat = self.pool.category[it]
-        k = np.bincount(cat, minlength=self.pool.num_categories)
-        s = np.bincount(cat, weights=batch.mean, minlength=self.pool.num_categories)
-        seen = k > 0
-        first = seen & np.isnan(self.arm_pass)
-        self.arm_pass[first] = s[first] / k[first]
-        rate = 1 - (1 - RECENT) ** k[seen]
-        self.arm_pass[seen] += rate * (s[seen] / k[seen] - self.arm_pass[seen])
-        self.arm_events += k
-        self.events += len(batch)
-        self.degenerate += int(batch.degenerate.sum())
+        # one bincount for the arm counts and mean sums (each in row order: the same sums as two bincounts)
+        ks = np.bincount(np.concatenate([cat, cat + a]), np.concatenate([np.ones(len(cat)), mean]), 2 * a)
+        k, s = ks[:a], ks[a:]
+        # the first group sets an arm's pass rate, then the EMA; arms without groups keep theirs (rate 0)
+        pass_ = d["arm_pass"]
+        kn = k.astype(np.int64)
+        avg = s / np.maximum(k, 1.0)  # (arms without groups are not used: no 0/0 and no errstate to pay for)
+        base = np.where(np.isnan(pass_) & (kn > 0), avg, pass_)
+        d["arm_pass"] = np.where(kn > 0, base + (1 - (1 - RECENT) ** kn) * (avg - base), pass_)
+        d["arm_events"] += kn
+        self.fold_arms = (cat, kn, s)  # for update(): each row's arm, groups and sum of group means per arm
+        d["events"] += len(batch)
+        d["degenerate"] += int(np.count_nonzero(batch.degenerate))
         if guard:
             self._guard_fold(cat, batch, before)
+            d["_gate"] = None  # the guard's evidence changed: noise_gate() computes again
         self.update(batch)
+
+    def noise_gate(self) -> np.ndarray:
+        """NoiseGuard.noise_gate(), computed once per fold of the guard's evidence (select() and describe() ask
+        for it every time; it reads only the guard's arrays and parameters). Read-only: it is shared."""
+        self.settle()
+        key = (self.params, self.pool.num_categories)
+        cached = self.__dict__.get("_gate")
+        if cached is not None and cached[0] is key[0] and cached[1] == key[1]:
+            return cached[2]
+        gate = super().noise_gate()
+        gate.flags.writeable = False
+        self.__dict__["_gate"] = (*key, gate)
+        return gate
+
+    def _guard_folds(self) -> bool:
+        """Whether the fold feeds the noise guard's arrays (else they never change, and no step saves them)."""
+        return self.fold_guard and guard_params(self.params) is not None
 
     # what a step changes (StepLedger): per-arm arrays, `step_attrs`, counters, per-item arrays at its items
     def _item_spec(self) -> dict[str, tuple[Any, Any]]:
@@ -202,11 +233,20 @@ class Strategy(NoiseGuard, StepLedger, ABC):
     def _arm_spec(self) -> dict[str, tuple[Any, Any]]:
         return {**self._COMMON_ARM, **self.arm_state}
 
-    def _item_names(self) -> list[str]:
-        return [n for n in self._item_spec() if n not in self.select_items]
+    def _item_names(self) -> tuple[str, ...]:
+        key = (type(self), "item")
+        names = _NAMES.get(key)
+        if names is None:
+            names = _NAMES[key] = tuple(n for n in self._item_spec() if n not in self.select_items)
+        return names
 
-    def _arm_names(self) -> list[str]:
-        return [n for n in self._arm_spec() if n not in self._SELECT_ARM]
+    def _arm_names(self) -> tuple[str, ...]:
+        key = (type(self), self._guard_folds())
+        names = _NAMES.get(key)
+        if names is None:
+            skip = (*self._SELECT_ARM, *(() if key[1] else GUARD_ARM))
+            names = _NAMES[key] = tuple(n for n in self._arm_spec() if n not in skip)
+        return names
 
     def _arm_fills(self) -> dict[str, Any]:
         return {n: fill for n, (_, fill) in self._arm_spec().items()}
@@ -248,7 +288,8 @@ class Strategy(NoiseGuard, StepLedger, ABC):
         self.sampler.sync(members, self.pool.size, self.rng)
         taken = self.scratch_mask()
         idx = sampling.draw_by_arms(self.rng, n, probs, self.pool.arm_sizes(),
-                                    lambda a, c: self.sampler.draw(a, c, self.rng, exclude, taken))
+                                    lambda a, c: self.sampler.draw(a, c, self.rng, exclude, taken),
+                                    None if exclude is not None else self.sampler.draw_counts)
         taken[idx] = False  # the draws marked exactly the items drawn
         return idx
 
@@ -281,6 +322,7 @@ class Strategy(NoiseGuard, StepLedger, ABC):
         return d
 
     def load_state_dict(self, d: dict) -> None:
+        self.__dict__["_gate"] = None
         self.params = self.Params.model_validate(d["params"])
         self.seed, self.group_size = d["seed"], d["group_size"]
         self.rng = np.random.default_rng()

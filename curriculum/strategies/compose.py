@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from curriculum.events import EventBatch
 from curriculum.params import GuardedParams, StrategyParams
 from curriculum.registry import register, strategy_class, validate_params
-from curriculum.sampling import draw_by_arms
+from curriculum.sampling import draw_by_arms, grouped_candidates
 from curriculum.strategy import Strategy
 
 ARM_LEVEL = ("sec", "dump", "progress")
@@ -98,6 +98,29 @@ class Compose(Strategy):
         return self.arm.arm_values()
 
     def _select(self, n: int, exclude: np.ndarray | None) -> np.ndarray:
+        probs = self.gated_arm_probs()
+        if type(self.item).choose_in_arms is not Strategy.choose_in_arms:
+            idx = self._select_in_arms(n, probs, exclude)
+            if idx is not None:
+                return idx
+        return self._select_arm_by_arm(n, probs, exclude)
+
+    def _select_in_arms(self, n: int, probs: np.ndarray, exclude: np.ndarray | None) -> np.ndarray | None:
+        """Every arm's candidates drawn, and chosen from, at once (the item part's choose_in_arms); None where
+        an arm has too few eligible candidates (then the arm-by-arm draw hands its share to the others)."""
+        sizes = self.pool.arm_sizes()
+        p = np.where(sizes > 0, probs, 0.0)
+        if p.sum() <= 0:
+            return None
+        counts = self.rng.multinomial(n, p / p.sum())
+        want = np.array([self.item.candidate_count(int(c)) if c else 0 for c in counts.tolist()], dtype=np.int64)
+        got = grouped_candidates(self.rng, want, *self.pool.arm_order(), exclude)
+        if got is None:
+            return None
+        idx = self.item.choose_in_arms(counts, *got)
+        return idx if idx is not None and len(idx) == n else None
+
+    def _select_arm_by_arm(self, n: int, probs: np.ndarray, exclude: np.ndarray | None) -> np.ndarray:
         members = self.pool.arm_members()
         taken = self.scratch_mask()
         item = self.item
@@ -108,7 +131,7 @@ class Compose(Strategy):
             taken[got] = True
             return got
 
-        idx = draw_by_arms(self.rng, n, self.gated_arm_probs(), self.pool.arm_sizes(), take)
+        idx = draw_by_arms(self.rng, n, probs, self.pool.arm_sizes(), take)
         taken[idx] = False  # take() marked exactly the items chosen
         return idx
 

@@ -52,22 +52,29 @@ class DUMP(Strategy):
 
     def update(self, batch: EventBatch) -> None:
         adv = np.abs(batch.advantages)
-        cat = self.pool.category[batch.item]
+        cat = self.fold_arms[0]  # each row's arm (the base fold's)
         w = self.params.window
         if self.ring.shape[1] != w:  # window changed live (PATCH): start the windows afresh
             self.ring = np.zeros((self.pool.num_categories, w))
             self.ring_pos[:] = 0
             self.n_win[:] = 0
         # every arm at once: the values of each arm in row order (then sample order), nan padding dropped
-        vals = adv.ravel()
-        arm = np.repeat(cat, adv.shape[1])
-        ok = ~np.isnan(vals)
-        vals, arm = vals[ok], arm[ok]
         na = self.pool.num_categories
-        count = np.bincount(arm, minlength=na)
-        order = np.argsort(arm, kind="stable")
-        rank = np.empty(len(arm), dtype=np.int64)  # position of each value among its arm's values
-        rank[order] = np.arange(len(arm)) - np.repeat(np.cumsum(count) - count, count)
+        if batch.dense:  # every row has G values: rank the rows within their arm, not all n x G values
+            rows, width = adv.shape
+            k = self.fold_arms[1]
+            row_rank = np.empty(rows, dtype=np.int64)
+            row_rank[np.argsort(cat, kind="stable")] = np.arange(rows) - np.repeat(np.cumsum(k) - k, k)
+            vals, arm, count = adv.ravel(), np.repeat(cat, width), k * width
+            rank = (row_rank[:, None] * width + np.arange(width)).ravel()
+        else:
+            vals = adv.ravel()
+            arm = np.repeat(cat, adv.shape[1])
+            ok = ~np.isnan(vals)
+            vals, arm = vals[ok], arm[ok]
+            count = np.bincount(arm, minlength=na)
+            rank = np.empty(len(arm), dtype=np.int64)  # position of each value among its arm's values
+            rank[np.argsort(arm, kind="stable")] = np.arange(len(arm)) - np.repeat(np.cumsum(count) - count, count)
         skip = np.maximum(count - w, 0)  # only an arm's last w values enter its window
         keep = rank >= skip[arm]
         arm, rank = arm[keep], rank[keep]

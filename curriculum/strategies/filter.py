@@ -28,6 +28,7 @@ from pydantic import Field, model_validator
 from curriculum.events import EventBatch
 from curriculum.params import ItemLevelParams
 from curriculum.registry import register
+from curriculum.sampling import first_per_group
 from curriculum.strategy import Strategy
 
 
@@ -54,7 +55,7 @@ class Filter(Strategy):
     def update(self, batch: EventBatch) -> None:
         it, m, beta = batch.item, batch.mean, self.params.beta
         self.seen_step[it] = self.steps
-        if len(np.unique(it)) == len(it):
+        if batch.unique_items:
             p = self.p_est[it]
             self.p_est[it] = np.where(np.isnan(p), m, p + beta * (m - p))
             return
@@ -63,17 +64,29 @@ class Filter(Strategy):
             self.p_est[i] = mj if np.isnan(p) else p + beta * (mj - p)
 
     def choose(self, n: int, candidates: np.ndarray) -> np.ndarray:
+        tier, dist = self._rank(candidates)
+        order = np.lexsort((dist, tier))  # stable: ties keep the random candidate order
+        return candidates[order[:n]]
+
+    def choose_in_arms(self, counts: np.ndarray, candidates: np.ndarray, arm: np.ndarray) -> np.ndarray:
+        # choose() inside every arm at once: the same order (tier, then distance, then candidate order) per arm
+        tier, dist = self._rank(candidates)
+        return candidates[first_per_group(np.lexsort((dist, tier, arm)), arm, counts)]
+
+    def _rank(self, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(tier, distance) of each candidate: see the module docstring; lower is preferred."""
         p = self.p_est[candidates]
         lo, hi = self.params.low, self.params.high
         unseen = np.isnan(p)
-        in_band = ~unseen & (p >= lo) & (p <= hi)
-        stale = ~unseen & ~in_band & (self.steps - self.seen_step[candidates] > self.params.max_age)
+        in_band = (p >= lo) & (p <= hi)  # (nan compares False)
         # np.where chains: the values np.select gives, at a fraction of its per-call cost
-        tier = np.where(unseen, 0, np.where(in_band, 1, np.where(stale, 2, 3)))
+        tier = np.where(unseen, 0, np.where(in_band, 1, 3))
+        out = np.flatnonzero(tier == 3)  # the age matters only for these: read it only for them (10^6-item arrays)
+        if len(out):
+            tier[out[self.steps - self.seen_step[candidates[out]] > self.params.max_age]] = 2
         q = np.where(unseen, 0.0, p)
         dist = np.where(tier == 2, np.maximum(lo - q, q - hi), np.where(tier == 3, np.abs(q - 0.5), 0.0))
-        order = np.lexsort((dist, tier))  # stable: ties keep the random candidate order
-        return candidates[order[:n]]
+        return tier, dist
 
     def details(self) -> dict:
         p = self.p_est

@@ -50,10 +50,8 @@ class LearningProgress(Strategy):
     arm_state = {"fast": (np.float64, np.nan), "slow": (np.float64, np.nan)}
 
     def update(self, batch: EventBatch) -> None:
-        a = self.pool.num_categories
-        cat = self.pool.category[batch.item]
-        k = np.bincount(cat, minlength=a)
-        s = np.bincount(cat, weights=batch.mean, minlength=a) / np.maximum(k, 1)
+        _, k, s = self.fold_arms  # the base fold's per-arm groups and sums of group means
+        s = s / np.maximum(k, 1)
         seen = k > 0
         new = seen & np.isnan(self.fast)
         self.fast[new] = self.slow[new] = s[new]  # first observation initialises both EMAs

@@ -41,10 +41,8 @@ class SEC(Strategy):
     arm_state = {"q": (np.float64, 0.0)}
 
     def update(self, batch: EventBatch) -> None:
-        a = self.pool.num_categories
-        cat = self.pool.category[batch.item]
-        k = np.bincount(cat, minlength=a)
-        r = np.bincount(cat, weights=batch.abs_adv, minlength=a) / np.maximum(k, 1)
+        cat, k, _ = self.fold_arms  # each row's arm and the groups per arm (the base fold's)
+        r = np.bincount(cat, weights=batch.abs_adv, minlength=len(k)) / np.maximum(k, 1)
         alpha = self.params.alpha
         present = k > 0
         self.q[present] = (1 - alpha) * self.q[present] + alpha * r[present]
