@@ -76,16 +76,39 @@ class SortedOrder:
         if not len(items):
             return
         self.measured += int(np.isfinite(keys.real).sum() - np.isfinite(self.key[items].real).sum())
-        keep = np.ones(len(self.order), dtype=bool)
-        keep[self.ranks(items)] = False
-        order, srt = self.order[keep], self.sorted[keep]
+        gone = self.ranks(items)
         self.key[items] = keys
         by = np.argsort(keys, kind="stable")  # items are sorted: equal new keys stay in item order
         items, keys = items[by], keys[by]
+        at = np.searchsorted(self.sorted, keys, side="left")  # before the old element at `at`
+        hit = at < len(self.sorted)
+        if (self.sorted[at[hit]] == keys[hit]).any():  # an equal key already filed: place it by item index
+            self._refile_slowly(gone, items, keys)
+            return
+        # one pass over the arrays: the old elements between the events, each moved item at its place
+        events = sorted([(int(p), 0, k) for k, p in enumerate(at.tolist())] + [(int(p), 1, -1) for p in gone.tolist()])
+        cuts_o, cuts_s, prev = [], [], 0
+        for p, gone_here, k in events:
+            cuts_o.append(self.order[prev:p])
+            cuts_s.append(self.sorted[prev:p])
+            if gone_here:
+                prev = p + 1
+            else:
+                cuts_o.append(items[k: k + 1])
+                cuts_s.append(keys[k: k + 1])
+                prev = p
+        self.order = np.concatenate([*cuts_o, self.order[prev:]])
+        self.sorted = np.concatenate([*cuts_s, self.sorted[prev:]])
+
+    def _refile_slowly(self, gone: np.ndarray, items: np.ndarray, keys: np.ndarray) -> None:
+        """update() where a new key equals one already filed: out, then in after every equal one of a lower index."""
+        keep = np.ones(len(self.order), dtype=bool)
+        keep[gone] = False
+        order, srt = self.order[keep], self.sorted[keep]
         at = np.searchsorted(srt, keys, side="left")
         ties = np.flatnonzero(at < len(srt))
         ties = ties[srt[at[ties]] == keys[ties]]
-        for k in ties.tolist():  # equal keys: after every equal one of a lower index
+        for k in ties.tolist():
             while at[k] < len(srt) and srt[at[k]] == keys[k] and order[at[k]] < items[k]:
                 at[k] += 1
         self.order = np.insert(order, at, items)

@@ -248,7 +248,8 @@ def test_the_order_kept_incrementally_equals_a_fresh_sort():
     s = make_strategy("gain", pool(300), {}, seed=8)
     for v in range(1, 30):
         items = rng.choice(300, size=25, replace=False)
-        angles = rng.integers(0, 6, size=25) / 5  # few distinct values: many equal concentrations
+        # odd steps: few distinct values (equal concentrations: the refiling by index); even: all distinct
+        angles = rng.integers(0, 6, size=25) / 5 if v % 2 else rng.random(25)
         s.observe(EventBatch.from_arrays(items, [[1, 0]] * 25, v, features={"angle": angles[:, None]}))
         pos = s.positions()
         fresh = make_strategy("gain", pool(300), {}, seed=8)
