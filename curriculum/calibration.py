@@ -79,6 +79,15 @@ class _Holder:
     pass
 
 
+def loaded(store: Any, prefix: str) -> None:
+    """After a snapshot is loaded into `store` (a strategy): the history is a tuple again, live and in the step
+    ledger's saved start (the codec writes a tuple as a list; see `resolve` for why a tuple)."""
+    setattr(store, prefix + "hist", tuple(getattr(store, prefix + "hist", ())))
+    saved = store.__dict__.get("_start", {}).get("attr", {})
+    if prefix + "hist" in saved:
+        saved[prefix + "hist"] = tuple(saved[prefix + "hist"])
+
+
 class Calibration:
     """Lease-time predictions and their scores; see the module docstring. The arrays and counters live in a
     store (a strategy, under `prefix`), like `curriculum.gates.SkipGate`."""
@@ -90,7 +99,7 @@ class Calibration:
             for name, (dt, fill) in item_state(prefix).items():
                 setattr(store, name, np.full(n, fill, dtype=dt))
         self._s = store
-        for name, v in (("seq", 0), ("hist", []), ("tot", [0, 0.0, 0.0, 0])):
+        for name, v in (("seq", 0), ("hist", ()), ("tot", [0, 0.0, 0.0, 0])):
             if not hasattr(store, prefix + name):
                 setattr(store, prefix + name, v)
 
@@ -131,9 +140,9 @@ class Calibration:
                "realized_pass": float(m.mean()) if len(it) else None,
                "predicted_degenerate": float(q.mean()) if len(it) else None,
                "realized_degenerate": float(d.mean()) if len(it) else None, **(extra or {})}
-        hist = self._get("hist")
-        hist.append(row)
-        del hist[: max(0, len(hist) - HISTORY)]
+        # a new tuple of rows never changed once written: the step ledger saves and restores the history at every
+        # fold and snapshot by reference (copy_state keeps a tuple as it is), not as 256 dicts copied one by one
+        setattr(self._s, self._p + "hist", (*self._get("hist")[1 - HISTORY:], row))
         tot = self._get("tot")  # [groups scored, Brier sum, sum of per-version Spearman, versions with one]
         tot[0] += len(it)
         tot[1] += float(((q - d) ** 2).sum())
@@ -148,7 +157,7 @@ class Calibration:
         rows = hist[-last:]
         keys = list(dict.fromkeys(k for r in rows for k in r))
         return {"resolved": int(tot[0]), "brier": tot[1] / tot[0] if tot[0] else None,
-                "spearman": tot[2] / tot[3] if tot[3] else None, "latest": hist[-1] if hist else None,
+                "spearman": tot[2] / tot[3] if tot[3] else None, "latest": dict(hist[-1]) if hist else None,
                 "history": {k: [r.get(k) for r in rows] for k in keys}}
 
 

@@ -146,6 +146,10 @@ class Gated(Wrapper):
     def allocate(self, indices: np.ndarray) -> np.ndarray:
         return self.inner.allocate(indices)
 
+    def load_state_dict(self, d: dict) -> None:
+        super().load_state_dict(d)
+        calibration.loaded(self, "cal_")
+
     def details(self) -> dict:
         gate = {**self.gate.metrics(), "retest_rollouts": self.retest_rollouts, "retest_tokens": self.retest_tokens}
         return {"inner": self.inner.details(), "skip_gate": gate, "predictive": self.pred.details(),

@@ -118,6 +118,10 @@ class Greso(Strategy):
         self.calibration.record(picked, self.pred.pass_rate(picked), self.pred.p_degenerate(picked, self.group_size))
         return picked
 
+    def load_state_dict(self, d: dict) -> None:
+        super().load_state_dict(d)
+        calibration.loaded(self, "cal_")
+
     def details(self) -> dict:
         return {**self.pred.details(), "p_easy": self.p_easy, "p_hard": self.p_hard, "skips": self.skips,
                 "retests": self.retests, "forced_retests": self.forced_retests,

@@ -105,5 +105,9 @@ class Mopps(Strategy):
         self.calibration.record(picked, self.pred.pass_rate(picked), self.pred.p_degenerate(picked, self.group_size))
         return picked
 
+    def load_state_dict(self, d: dict) -> None:
+        super().load_state_dict(d)
+        calibration.loaded(self, "cal_")
+
     def details(self) -> dict:
         return {**self.pred.details(), "calibration": self.calibration.metrics()}

@@ -30,6 +30,7 @@ model learns on the embeddings wherever there are any, and is exactly the n-gram
 """
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -48,7 +49,9 @@ MAX_BYTES = 512  # bytes of a prompt that the features read
 def prompt_bytes(prompts: list[str], idx: np.ndarray) -> tuple[np.ndarray, bytes]:
     """(byte length per prompt, the concatenated bytes): each prompt's UTF-8 encoding cut at MAX_BYTES. ASCII
     prompts (the common case) are cut and encoded all at once, since a character is then one byte."""
-    texts = [prompts[i][:MAX_BYTES] for i in idx.tolist()]
+    texts = [prompts[i] for i in idx.tolist()] if len(idx) < 2 else list(itemgetter(*idx.tolist())(prompts))
+    if max(map(len, texts), default=0) > MAX_BYTES:  # cutting is rare: copying every prompt cost more than hashing
+        texts = [t[:MAX_BYTES] for t in texts]
     joined = "".join(texts)
     if joined.isascii():
         return np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)), joined.encode("ascii")

@@ -65,6 +65,7 @@ class Screen(Wrapper):
         super().setup()
         for c in COUNTERS:
             setattr(self, c, 0)
+        self._new_qualified: list[np.ndarray] = []  # items update() qualified since waiting() last read them
         _ = self.pred, self.calibration  # their scalars live in this strategy unless loaded
 
     @property
@@ -90,6 +91,10 @@ class Screen(Wrapper):
         mixed = ~batch.degenerate & (batch.std > self.params.tolerance)
         # canonical order: an item with several groups in the step ends with its last row's verdict
         self.qualified_at[batch.item] = np.where(screen & mixed, self.steps, -1)
+        self._new_qualified.append(batch.item[screen & mixed])  # for waiting(): see _qualified
+        if len(self._new_qualified) > 64:  # nobody reads: scan afresh at the next read instead of piling up
+            self.__dict__.pop("_waiting", None)
+            self._new_qualified = []
         full = ~screen
         self.screens += int(screen.sum())
         self.screen_rollouts += int(batch.count[screen].sum())
@@ -102,20 +107,44 @@ class Screen(Wrapper):
 
     def waiting(self, exclude: np.ndarray | None) -> np.ndarray:
         """Qualified items not leased, whose screen is at most max_wait steps old, oldest screen first."""
-        at = self.qualified_at
-        ok = (at >= 0) & (self.steps - at <= self.params.max_wait)
+        cand = self._qualified()
+        at = self.qualified_at[cand]
+        ok = self.steps - at <= self.params.max_wait
         if exclude is not None:
-            ok &= ~exclude
-        idx = np.flatnonzero(ok)
-        return idx[np.argsort(at[idx], kind="stable")]
+            ok &= ~exclude[cand]
+        idx, at = cand[ok], at[ok]
+        return idx[np.argsort(at, kind="stable")]
+
+    def _qualified(self) -> np.ndarray:
+        """The items whose screen qualified them within max_wait steps, in index order. Kept between reads (a scan
+        of 10^6 items per selection cost more than the rest of it): a superset is kept, items added as update()
+        qualifies them and dropped once their verdict is cleared or too old. An item's verdict changes only in
+        update() (a rewind of the open step is always followed by its fold, which writes the step's items again),
+        so a dropped item comes back through update(). Rebuilt after a load and when max_wait grows."""
+        self.settle()  # the reports still waiting add their qualified items first
+        keep = self.__dict__.get("_waiting")
+        if keep is None or keep[1] < self.params.max_wait:
+            cand = np.flatnonzero(self.qualified_at >= 0)
+        else:
+            new = self._new_qualified
+            cand = np.union1d(keep[0], np.concatenate(new)) if new else keep[0]
+        at = self.qualified_at[cand]
+        cand = cand[(at >= 0) & (self.steps - at <= self.params.max_wait)]
+        self.__dict__["_waiting"] = (cand, self.params.max_wait)
+        self._new_qualified = []
+        return cand
 
     def _select(self, n: int, exclude: np.ndarray | None) -> np.ndarray:
         full = self.waiting(exclude)[:n]
         if len(full) == n:
             return full
-        mask = np.zeros(self.pool.size, dtype=bool) if exclude is None else exclude.copy()
+        mask = self.scratch_mask() if exclude is None else exclude.copy()
         mask[full] = True
-        picked = self.inner.select(n - len(full), mask).indices
+        try:
+            picked = self.inner.select(n - len(full), mask).indices
+        finally:
+            if exclude is None:  # the scratch mask goes back clean
+                mask[full] = False
         return np.concatenate([full, picked])
 
     def allocate(self, indices: np.ndarray) -> np.ndarray:
@@ -139,6 +168,10 @@ class Screen(Wrapper):
         return sel
 
     # -- state ---------------------------------------------------------------------------------------
+    def load_state_dict(self, d: dict) -> None:
+        super().load_state_dict(d)
+        self.__dict__.pop("_waiting", None)
+        calibration.loaded(self, "cal_")
 
     def details(self) -> dict:
         s = {c: getattr(self, c) for c in COUNTERS}

@@ -11,7 +11,7 @@ from curriculum import EventBatch, ItemPool, codec, make_strategy
 from curriculum.events import RewardEvent
 from curriculum.experiment import ExperimentConfig, ExperimentState, InvalidReport, replay
 
-CHI2_99 = {19: 36.191}  # chi-square 0.99 quantiles (no scipy in the base environment)
+CHI2_99 = {19: 36.191, 41: 64.950}  # chi-square 0.99 quantiles (no scipy in the base environment)
 
 
 def pool(n=20, meta=None):
@@ -208,3 +208,54 @@ def test_the_simulators_synthetic_angle_reaches_gain():
     assert s.details()["measured"] == 16 and np.allclose(s.angle[idx], student.angle[idx])
     offline = SimulatedStudent(cfg.model_copy(update={"angle_offline": True}), 0)
     assert make_strategy("gain", ItemPool(offline.items()), {}).details()["measured"] == 90
+
+
+# -- the O(batch) sampler and the incrementally sorted order ----------------------------------------
+def test_the_rank_sampler_draws_ordered_pairs_as_gumbel_top_k_over_the_whole_pool():
+    """select(2) from 8 items, one excluded: each ordered pair (i, j) comes with the Plackett-Luce probability
+    w_i / W * w_j / (W - w_i) over the eligible items (what Gumbel-top-k gives), through the rank sampler."""
+    n = 8
+    s = make_strategy("gain", pool(n), {"mu0": 0.2, "sigma": 0.25, "step": 0.0}, seed=11)
+    angles = np.random.default_rng(1).permutation(n) / n
+    with_angles(s, angles)
+    exclude = np.zeros(n, dtype=bool)
+    exclude[int(np.argmax(angles))] = True  # the top-ranked item: the sampler must skip it, not renormalise it
+    rank = np.argsort(np.argsort(-angles))
+    w = np.where(exclude, 0.0, np.exp(-0.5 * ((rank / n - 0.2) / 0.25) ** 2))
+    pairs = [(i, j) for i in range(n) for j in range(n) if i != j and not exclude[i] and not exclude[j]]
+    p = np.array([w[i] / w.sum() * w[j] / (w.sum() - w[i]) for i, j in pairs])
+    counts = dict.fromkeys(pairs, 0)
+    for _ in range(20_000):
+        a, b = s.select(2, exclude).indices.tolist()
+        counts[(a, b)] += 1
+    obs = np.array([counts[q] for q in pairs], dtype=float)
+    assert len(pairs) == 42 and chi2(obs, p) < CHI2_99[41]
+    assert chi2(obs, np.full(len(pairs), 1 / len(pairs))) > 5 * CHI2_99[41]  # not uniform: the test can fail
+
+
+def test_a_mostly_excluded_pool_falls_back_to_the_exact_draw():
+    s = make_strategy("gain", pool(400), {"sigma": 0.01, "step": 0.0}, seed=4)
+    with_angles(s, np.linspace(1, 0, 400))
+    exclude = np.ones(400, dtype=bool)
+    exclude[[390, 391, 399]] = False  # the eligible items lie ~99 sigma from the center: weights underflow to 0
+    assert sorted(s.select(3, exclude).indices.tolist()) == [390, 391, 399]
+
+
+def test_the_order_kept_incrementally_equals_a_fresh_sort():
+    """Concentrations changed step by step (ties included) refile items exactly where sorting the pool again puts
+    them; a restored strategy, which sorts afresh, reads the same positions."""
+    rng = np.random.default_rng(3)
+    s = make_strategy("gain", pool(300), {}, seed=8)
+    for v in range(1, 30):
+        items = rng.choice(300, size=25, replace=False)
+        # odd steps: few distinct values (equal concentrations: the refiling by index); even: all distinct
+        angles = rng.integers(0, 6, size=25) / 5 if v % 2 else rng.random(25)
+        s.observe(EventBatch.from_arrays(items, [[1, 0]] * 25, v, features={"angle": angles[:, None]}))
+        pos = s.positions()
+        fresh = make_strategy("gain", pool(300), {}, seed=8)
+        fresh.load_state_dict(s.state_dict())
+        assert np.array_equal(pos, fresh.positions())
+        measured = ~np.isnan(s.angle)
+        key = np.where(measured, -s.angle, 0.0)
+        assert (np.diff(key[s.order().order][measured[s.order().order]]) >= 0).all()  # highest first
+        assert s.details()["measured"] == int(measured.sum())

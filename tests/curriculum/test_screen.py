@@ -193,3 +193,37 @@ def test_a_snapshot_written_before_calibration_still_loads():
     assert back.cal_lease.tolist() == [0] * 6 and back.cal_seq == 0
     assert back.pred_alpha.tolist() == s.pred_alpha.tolist()
     assert back.select(3).indices.tolist() == s.select(3).indices.tolist()
+
+
+def test_the_kept_waiting_list_equals_a_scan_of_the_pool():
+    """waiting() reads a kept list of qualified items instead of scanning the pool: through reports split across
+    reads (rewinds of the open step), late reports, a shorter then longer max_wait and a restore, it answers what
+    a scan of `qualified_at` answers."""
+    rng = np.random.default_rng(5)
+    s = make_strategy("screen", pool(60), {"inner": {"name": "uniform"}, "max_wait": 3}, seed=2, group_size=8)
+
+    def scan(st, exclude=None):
+        at = st.qualified_at
+        ok = (at >= 0) & (st.steps - at <= st.params.max_wait) & (True if exclude is None else ~exclude)
+        idx = np.flatnonzero(ok)
+        return idx[np.argsort(at[idx], kind="stable")].tolist()
+
+    for v in range(1, 40):
+        sel = s.select(12)
+        parts = np.array_split(np.arange(len(sel)), 3)
+        for k, part in enumerate(parts):
+            idx = sel.indices[part]
+            width = sel.num_samples[part]
+            r = [(rng.random(int(w)) < rng.choice([0.0, 0.5, 1.0])).astype(float).tolist() for w in width]
+            s.observe(EventBatch.from_arrays(idx, r, v - (k == 2 and v % 5 == 0)))
+            if k == 1:
+                assert s.waiting(None).tolist() == scan(s)
+        if v == 15:
+            s.set_params({"max_wait": 1})
+        if v == 25:
+            s.set_params({"max_wait": 6})
+        exclude = rng.random(60) < 0.2
+        assert s.waiting(None).tolist() == scan(s) and s.waiting(exclude).tolist() == scan(s, exclude)
+    restored = make_strategy("screen", pool(60), {"inner": {"name": "uniform"}, "max_wait": 6}, seed=2, group_size=8)
+    restored.load_state_dict(codec.decode(codec.encode(s.state_dict())))
+    assert restored.waiting(None).tolist() == scan(s) and len(scan(s)) > 0

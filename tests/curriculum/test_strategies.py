@@ -108,6 +108,33 @@ def test_filter_explores_unseen_then_keeps_band():
     assert s.p_est[1] == pytest.approx(0.75)
 
 
+def test_posterior_allocation_hands_out_remainders_as_one_at_a_time_would():
+    """The largest-remainder rounding in one sort gives what handing out one rollout at a time (the largest
+    remainder among items with room, the first on ties) gives, ties and clipped items included."""
+    def one_at_a_time(x, budget, lo, hi):
+        out = np.clip(np.floor(x), lo, hi).astype(np.int64)
+        frac = x - np.floor(x)
+        while out.sum() < budget:
+            k = int(np.argmax(np.where(out < hi, frac, -np.inf)))
+            out[k], frac[k] = out[k] + 1, -1
+        while out.sum() > budget:
+            k = int(np.argmin(np.where(out > lo, frac, np.inf)))
+            out[k], frac[k] = out[k] - 1, 2
+        return out
+    rng = np.random.default_rng(0)
+    for t in range(300):
+        n, lo = int(rng.integers(1, 30)), int(rng.integers(1, 4))
+        hi = lo + int(rng.integers(0, 6))
+        sigma = np.round(rng.random(n), 1 if t % 2 else 6)  # rounded: many equal remainders
+        budget = int(np.clip(rng.integers(n * lo, n * hi + 1), n * lo, n * hi))
+        w = sigma + 1e-9
+        x = budget * w / w.sum()
+        if (x >= lo).all() and (x <= hi).all():  # no clipping: the rounding alone decides
+            assert allocate_budget(sigma, budget, lo, hi).tolist() == one_at_a_time(x, budget, lo, hi).tolist()
+        got = allocate_budget(sigma, budget, lo, hi)
+        assert got.sum() == budget and got.min() >= lo and got.max() <= hi
+
+
 def test_posterior_weights_and_allocation():
     s = make_strategy("posterior", pool2(n_per=2), {"t_scale": 1.0, "n_min": 2, "n_max": 12}, group_size=6)
     s.observe(batch([0, 1], [[1] * 8, [1, 0] * 4]))
