@@ -59,15 +59,28 @@ def _eager(model):
     return model
 
 
-def exact_replay(model, log: RunLog, order: list[int]) -> torch.Tensor:
+def shared_prefix(order: list[int], skip: bool = True) -> int:
+    """Steps at the start of `order` that are the logged ones (0 when not skipping): up to there every replay is
+    the logged trajectory itself, so it starts from the logged theta_t and AdamW state instead."""
+    n = 0
+    while skip and n < len(order) and order[n] == n:
+        n += 1
+    return n
+
+
+def exact_replay(model, log: RunLog, order: list[int], skip_prefix: bool = True) -> torch.Tensor:
     """theta_T after training `model` (the logged architecture) from theta_0 on log.groups[order[0]], ... with
     the logged run's update rule. Returns the flat parameters; leaves `model` at them."""
-    set_flat_params(model, log.thetas[0])
+    s = shared_prefix(order, skip_prefix)
+    if s == log.steps:
+        set_flat_params(model, log.final)
+        return log.final.clone()
+    set_flat_params(model, log.thetas[s])
     h = log.hparams
     opt = torch.optim.AdamW(model.parameters(), lr=h["lr"], betas=tuple(h["betas"]), eps=h["eps"],
                             weight_decay=h["weight_decay"])
-    set_adam_state(model, opt, log.adam[0])
-    for b in order:
+    set_adam_state(model, opt, log.adam[s])
+    for b in order[s:]:
         grpo_step(model, opt, log.groups[b], log.cfg, log.pad_id)
     return flat_params(model)
 
@@ -108,7 +121,8 @@ class _AdamW:
         return theta - self.h["lr"] * d
 
 
-def linear_replay(model, log: RunLog, order: list[int], moments: str = "replayed") -> dict[str, torch.Tensor]:
+def linear_replay(model, log: RunLog, order: list[int], moments: str = "replayed",
+                  skip_prefix: bool = True) -> dict[str, torch.Tensor]:
     """FUT-1 and zeroth-order estimates of theta_T for `order` (flat vectors {"fut1", "zeroth"}).
 
     moments="frozen" (FUT-1 as METHODS §G2 states it): Gamma_t = AdamW's direction with the reference's moments
@@ -119,10 +133,12 @@ def linear_replay(model, log: RunLog, order: list[int], moments: str = "replayed
     if moments not in ("frozen", "replayed"):
         raise ValueError(f"moments must be 'frozen' or 'replayed', not {moments!r}")
     _eager(model)
-    lr = log.hparams["lr"]
-    gamma, zeroth = log.thetas[0].clone(), log.thetas[0].clone()
-    opt1, opt0 = _AdamW(log.hparams, log.adam[0]), _AdamW(log.hparams, log.adam[0])
-    for t, b in enumerate(order):
+    lr, s = log.hparams["lr"], shared_prefix(order, skip_prefix)
+    if s == log.steps:
+        return {"fut1": log.final.clone(), "zeroth": log.final.clone()}
+    gamma, zeroth = log.thetas[s].clone(), log.thetas[s].clone()
+    opt1, opt0 = _AdamW(log.hparams, log.adam[s]), _AdamW(log.hparams, log.adam[s])
+    for t, b in enumerate(order[s:], start=s):
         theta, ref = log.thetas[t], log.adam[t]
         grad = clipped_gradient(model, [g for g in log.groups[b] if not g.degenerate], log.cfg, log.pad_id)
         if moments == "frozen":
