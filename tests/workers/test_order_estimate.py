@@ -96,3 +96,30 @@ def test_kendall_and_spearman():
     assert kendall_distance([1, 0, 2, 3]) == pytest.approx(1 / 6)
     assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
     assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+
+
+def test_trainer_logs_only_when_it_can_be_replayed():
+    from workers.trainer import TrainerConfig
+
+    base = {"experiment": "e", "redis_url": "redis://x", "model_path": "m", "order_log_dir": "runs/log"}
+    assert TrainerConfig(**base).order_log_dir == "runs/log"
+    with pytest.raises(ValueError, match="num_workers"):
+        TrainerConfig(**base, num_workers=2)
+    with pytest.raises(ValueError, match="kl_beta"):
+        TrainerConfig(**base, grpo=GRPOConfig(kl_beta=0.1))
+    assert TrainerConfig(**{**base, "order_log_dir": None}, num_workers=2).num_workers == 2
+
+
+def test_degenerate_groups_are_not_logged(tmp_path):
+    model, tok = build_tiny_model(TinyModelConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                                  num_attention_heads=2, max_position_embeddings=32))
+    logger = StepLogger(tmp_path, GRPOConfig(), tok.pad_token_id)
+    opt = torch.optim.AdamW(model.parameters())
+    flat = Group([1, 5], [[6], [7]], [[-1.0], [-1.0]], [1.0, 1.0])
+    logged_grpo_step(model, opt, [flat], GRPOConfig(), tok.pad_token_id, logger=logger)  # nothing to train on
+    assert logger.steps == 0
+    live = Group([1, 5], [[6], [7]], [[-1.0], [-1.0]], [1.0, 0.0])
+    logged_grpo_step(model, opt, [flat, live], GRPOConfig(), tok.pad_token_id, logger=logger)
+    logger.finish(model)
+    log = load_log(tmp_path)
+    assert log.steps == 1 and log.groups[0][0].rewards == [1.0, 0.0] and len(log.groups[0]) == 1
