@@ -58,8 +58,6 @@ def logged_run(args, folder: Path):
     src = ArithmeticSource(max_digits=3)
     warm_start(model, tok, src, WarmStartConfig(steps=args.sft_steps, batch=32, warmup_steps=20))
     rng = np.random.default_rng(args.seed)
-    evals = [{"prompt": p, "answer": a} for d in LEVELS
-             for p, a in src.problems(d, args.eval_items, np.random.default_rng([args.seed, d, 99]))]
     cfg = GRPOConfig(lr=args.lr)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     be = HFBackend("", model=model, tokenizer=tok, device="cpu")
@@ -71,7 +69,13 @@ def logged_run(args, folder: Path):
         else:
             logged_grpo_step(model, opt, groups, cfg, tok.pad_token_id, logger=logger)
     logger.finish(model)
-    return model, tok, evals
+    return model, tok, held_out(args)
+
+
+def held_out(args) -> list[dict]:
+    src = ArithmeticSource(max_digits=3)
+    return [{"prompt": p, "answer": a} for d in LEVELS
+            for p, a in src.problems(d, args.eval_items, np.random.default_rng([args.seed, d, 99]))]
 
 
 def orders(steps: int, n: int, rng) -> list[list[int]]:
@@ -177,11 +181,15 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tag", default="")
     p.add_argument("--log-dir", default="runs/order-estimate")
+    p.add_argument("--reuse-log", action="store_true", help="replay the finished log in --log-dir, no new run")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     t0 = time.time()
-    model, tok, evals = logged_run(args, Path(args.log_dir))
+    if args.reuse_log and (Path(args.log_dir) / "final.pt").exists():
+        (model, tok), evals = build_tiny_model(), held_out(args)
+    else:
+        model, tok, evals = logged_run(args, Path(args.log_dir))
     log = load_log(args.log_dir)
     t_run = time.time() - t0
     ords = orders(log.steps, args.orders, np.random.default_rng([args.seed, 1]))
