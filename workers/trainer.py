@@ -14,7 +14,7 @@ import json
 import time
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.keys import trainer_metrics_key as metrics_key
 from workers.grpo import GRPOConfig
@@ -46,6 +46,15 @@ class TrainerConfig(BaseModel):
     checkpoint_every: int = Field(50, ge=1, description="steps between Ray Train checkpoints")
     storage_path: str | None = Field(None, description="where Ray Train keeps checkpoints")
     grpo: GRPOConfig = Field(default_factory=GRPOConfig)
+    order_log_dir: str | None = Field(None, description="log each step's groups, parameters and AdamW state here "
+                                      "for sample-order estimation (workers.order_log; ~8 MB a step on the tiny "
+                                      "model; one rank, no KL penalty)")
+
+    @model_validator(mode="after")
+    def _order_log(self) -> TrainerConfig:
+        if self.order_log_dir and (self.num_workers > 1 or self.grpo.kl_beta > 0):
+            raise ValueError("order_log_dir needs num_workers = 1 and kl_beta = 0 (the replays model neither)")
+        return self
 
 
 class StepBuffer:
@@ -167,7 +176,7 @@ def train_loop(config: dict) -> None:
     import torch
 
     from services.incluster import InClusterClient
-    from workers.grpo import grpo_step
+    from workers.order_log import StepLogger, logged_grpo_step
     from workers.queue import RolloutQueue
     from workers.weights import WeightPublisher
 
@@ -182,12 +191,13 @@ def train_loop(config: dict) -> None:
     weights = WeightPublisher(cfg.redis_url, cfg.experiment) if rank == 0 else None
     if weights:
         weights.publish(0, model.state_dict())
+    logger = StepLogger(cfg.order_log_dir, cfg.grpo, tok.pad_token_id) if cfg.order_log_dir else None
     for step in range(1, cfg.steps + 1):  # the policy version is step - 1 until this step commits
         t_wait = groups.fill(version=step - 1)
         arms = {a["name"]: a["weight"] for a in client.state(cfg.experiment)["arms"]}
         used = groups.take(arms)
         t1 = time.perf_counter()
-        m = grpo_step(model, opt, [d.group for d in used], cfg.grpo, tok.pad_token_id, ref_model=ref)
+        m = logged_grpo_step(model, opt, [d.group for d in used], cfg.grpo, tok.pad_token_id, logger, ref_model=ref)
         t_train = time.perf_counter() - t1
         dropped, read = groups.commit(used)
         if weights:
@@ -197,6 +207,8 @@ def train_loop(config: dict) -> None:
                 rec.update(evaluate(cfg, step, model, tok))
             r.rpush(metrics_key(cfg.experiment), json.dumps(rec))
         report_checkpoint(cfg, step, rank, model, tok, m)
+    if logger:
+        logger.finish(model)
 
 
 def run_trainer(cfg: TrainerConfig):
