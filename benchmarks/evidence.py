@@ -40,7 +40,7 @@ PINNED = {"train_steps": 250, "groups_per_step": 32, "group_size": 8, "eval_item
           "grpo": {"lr": 5e-5}, "warm_start": {"steps": 1000}}
 #: setting -> RunConfig fields over PINNED
 SETTINGS = {"arithmetic": {"source": ARITHMETIC},
-            "rg-terms": {"source": RG_TERMS, "warm_start": {"mix": {"t2": 1.0, "t3": 1.0}}}}
+            "rg-terms": {"source": RG_TERMS, "warm_start": {"steps": 500, "mix": {"t2": 1.0, "t3": 1.0}}}}
 #: noise variant -> source fields (curriculum/sources/arithmetic.py)
 NOISE = {"none": {"noise": "none"}, "coin": {"noise": "coin", "noise_items": 4000},
          "mislabeled": {"noise": "mislabeled"}, "judge": {"noise": "judge"}}
