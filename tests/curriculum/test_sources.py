@@ -173,3 +173,15 @@ def test_arithmetic_coin_noise_and_its_legacy_spelling():
         items_from_source({**ARITH, "noise": "judge", "noise_items": 5})
     with pytest.raises(ValidationError):
         items_from_source({**ARITH, "noise": "loud"})
+
+
+def test_warm_start_draws_rg_family_levels_by_their_knob_value():
+    from curriculum.sources import parse_source
+    from workers.model import TinyModelConfig, build_tiny_model
+    from workers.warm_start import WarmStartConfig, warm_start
+
+    model, tok = build_tiny_model(TinyModelConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                                  num_attention_heads=2))
+    cfg = WarmStartConfig(steps=2, batch=4, warmup_steps=1, mix={"t2": 1.0, "t4": 1.0})
+    losses = warm_start(model, tok, parse_source(RGF), cfg)  # "t4" is the level of 4 terms
+    assert len(losses) == 2 and all(x > 0 for x in losses)
