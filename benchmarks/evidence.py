@@ -1,6 +1,6 @@
 """The evidence matrix: {setting} x {noise variant} x {strategy} x {seed} on the real GRPO learner, or any slice.
 
-    .venv/bin/python benchmarks/evidence.py --slice smoke            # 1 seed, 2 strategies, 2 noise variants, short
+    .venv/bin/python benchmarks/evidence.py --slice smoke            # 1 seed, 2 strategies, 2 (family, noise), short
     .venv/bin/python benchmarks/evidence.py --noise coin mislabeled --strategies default uniform+DS --seeds 0 1 2
     .venv/bin/python benchmarks/evidence.py --report-only            # tables and figures from the cells on disk
 
@@ -30,8 +30,17 @@ from curriculum.registry import DEFAULT_STRATEGY  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results" / "evidence"
 ARITHMETIC = {"kind": "arithmetic", "min_digits": 1, "max_digits": 5, "items_per_level": 4000, "ops": ["+"],
               "verifier": "exact"}
-#: setting -> RunConfig fields (the run's own defaults otherwise: 250 GRPO steps of 32 groups x 8, lr 5e-5)
-SETTINGS = {"arithmetic": {"source": ARITHMETIC, "eval_items_per_level": 256, "eval_every": 25}}
+#: the second family (curriculum/sources/rg_family.py): reasoning-gym basic_arithmetic, one-digit operands, + and
+#: -, the number of terms (2-5) as the level; graded exactly
+RG_TERMS = {"kind": "rg_family", "dataset": "basic_arithmetic", "knob": ["min_terms", "max_terms"],
+            "levels": [2, 3, 4, 5], "items_per_level": 4000, "verifier": "exact"}
+#: the run fields every setting pins, so that a change of the main job's defaults (deploy/config.py RunConfig, a
+#: demonstration) leaves the evidence as it was measured: 250 GRPO steps of 32 groups x 8, lr 5e-5
+PINNED = {"train_steps": 250, "groups_per_step": 32, "group_size": 8, "eval_items_per_level": 256, "eval_every": 25,
+          "grpo": {"lr": 5e-5}, "warm_start": {"steps": 1000}}
+#: setting -> RunConfig fields over PINNED
+SETTINGS = {"arithmetic": {"source": ARITHMETIC},
+            "rg-terms": {"source": RG_TERMS, "warm_start": {"steps": 500, "mix": {"t2": 1.0, "t3": 1.0}}}}
 #: noise variant -> source fields (curriculum/sources/arithmetic.py)
 NOISE = {"none": {"noise": "none"}, "coin": {"noise": "coin", "noise_items": 4000},
          "mislabeled": {"noise": "mislabeled"}, "judge": {"noise": "judge"}}
@@ -45,9 +54,11 @@ SIZES = {"short": {"warm_start": {"steps": 200}, "source_items": 500, "eval_item
                    "eval_every": 4},
          "tiny": {"warm_start": {"steps": 10}, "source_items": 40, "eval_items_per_level": 6, "train_steps": 2,
                   "eval_every": 1, "groups_per_step": 4, "rollout_batch": 8}}
-SLICES = {"smoke": {"setting": ["arithmetic"], "noise": ["none", "coin"], "strategies": ["default", BASELINE],
-                    "seeds": [0], "size": "short"},
-          "required": {"setting": ["arithmetic"], "noise": list(NOISE), "strategies": ["default", BASELINE],
+#: a slice is a product of its lists, or of its (setting, noise) `pairs` with strategies and seeds; the smoke
+#: slice has one pair per family, so that adding a family does not double its time
+SLICES = {"smoke": {"pairs": [("arithmetic", "coin"), ("rg-terms", "mislabeled")],
+                    "strategies": ["default", BASELINE], "seeds": [0], "size": "short"},
+          "required": {"setting": list(SETTINGS), "noise": list(NOISE), "strategies": ["default", BASELINE],
                        "seeds": [0, 1, 2, 3, 4]},
           "baselines": {"setting": ["arithmetic"], "noise": ["coin", "mislabeled"], "strategies": list(STRATEGIES),
                         "seeds": [0, 1, 2, 3, 4]}}
@@ -56,17 +67,19 @@ SLICES = {"smoke": {"setting": ["arithmetic"], "noise": ["none", "coin"], "strat
 def run_config(setting: str, noise: str, label: str, seed: int, size: str | None, out: Path, steps: int | None):
     from deploy.config import RunConfig, StrategyChoice
 
-    fields = copy.deepcopy(SETTINGS[setting])
+    fields = {**copy.deepcopy(PINNED), **copy.deepcopy(SETTINGS[setting])}
+    fields["warm_start"] = {**PINNED["warm_start"], **SETTINGS[setting].get("warm_start", {})}
     fields["source"] = {**fields["source"], **NOISE[noise]}
     if size:
         fields["source"]["items_per_level"] = SIZES[size]["source_items"]
         if noise == "coin":
             fields["source"]["noise_items"] = SIZES[size]["source_items"]
-        fields.update({k: v for k, v in SIZES[size].items() if k != "source_items"})
+        fields.update({k: v for k, v in SIZES[size].items() if k not in ("source_items", "warm_start")})
+        fields["warm_start"].update(SIZES[size]["warm_start"])
     if steps:
         fields["train_steps"] = steps
     name, params = STRATEGIES[label]
-    slug = f"ev-{noise[:5]}-{label.replace('+', '-')}-s{seed}".lower()
+    slug = f"ev-{setting[:6]}-{noise[:5]}-{label.replace('+', '-')}-s{seed}".lower()
     return RunConfig.model_validate({**fields, "name": slug, "seed": seed, "compare": [],
                                      "strategy": StrategyChoice(name=name, params=copy.deepcopy(params)),
                                      "target_band": TARGET_BAND, "out": str(out),
@@ -116,8 +129,8 @@ def run_matrix(args) -> None:
     from deploy.local import LocalStack
     from services.redis_server import free_port
 
-    cells = [(s, n, lab, seed) for s in args.setting for n in args.noise for seed in args.seeds
-             for lab in args.strategies]
+    pairs = args.pairs or [(s, n) for s in args.setting for n in args.noise]
+    cells = [(s, n, lab, seed) for s, n in pairs for seed in args.seeds for lab in args.strategies]
     todo = [c for c in cells if not cell_path(args.out, *c, args.size, args.steps).exists()]
     print(f"{len(cells)} cells, {len(cells) - len(todo)} on disk, {len(todo)} to run", flush=True)
     if not todo:
@@ -151,11 +164,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--port", type=int, default=0, help="controller port (0: a free one)")
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args(argv)
+    args.pairs = None
     if args.slice:
         sl = SLICES[args.slice]
-        args.setting, args.noise, args.strategies = sl["setting"], sl["noise"], sl["strategies"]
-        args.seeds = sl["seeds"]
-        args.size = sl.get("size")
+        args.pairs = sl.get("pairs") or [(s, n) for s in sl["setting"] for n in sl["noise"]]
+        args.strategies, args.seeds, args.size = sl["strategies"], sl["seeds"], sl.get("size")
     if not args.report_only:
         run_matrix(args)
     for path in write_reports(args.out):

@@ -54,7 +54,8 @@ class RunConfig(BaseModel):
     max_tokens: int = Field(6, ge=1)
     temperature: float = Field(1.0, ge=0)
     backend: str = Field("hf", description="hf | vllm")
-    train_steps: int = Field(250, ge=1, description="GRPO steps")
+    train_steps: int = Field(200, ge=1, description="GRPO steps (the main job is a demonstration: 200 keep it under "
+                             "10 minutes on 2 cores; the benchmarks pin their own, 250)")
     groups_per_step: int = Field(32, ge=1)
     trainer_workers: int = Field(1, ge=1)
     eval_every: int = Field(15, ge=1, description="steps between evaluations")
@@ -80,8 +81,9 @@ def target_levels(cfg: RunConfig, pass_rate: dict[str, float]) -> list[str]:
 
 
 def eval_items(cfg: RunConfig) -> list[dict]:
-    """Held-out items: for the arithmetic family, fresh draws whose prompts are not in the training pool (at 4,000
-    items a level the pool holds ~40% of all 2-digit sums, so plain fresh draws would repeat pool prompts); a level
+    """Held-out items: for the fixed-pool families (arithmetic, rg_family), fresh draws whose prompts are not in the
+    training pool (at 4,000 items a level the pool holds ~40% of all 2-digit sums, so plain fresh draws would repeat
+    pool prompts); a level
     with too few problems left outside the pool (d1: 100 in all, every one in the pool) keeps its plain draws.
     Evaluation measures the task, not the noise: under `mislabeled` or `judge` noise it grades against the right
     answers with the exact grader (the coin category is evaluated as it is trained)."""
@@ -92,9 +94,9 @@ def eval_items(cfg: RunConfig) -> list[dict]:
     if spec.get("kind") in ("chain", "rg_levels"):  # a generator: fresh items of another seed, not the pool's
         spec.update(seed=int(spec.get("seed", 0)) + 10_007, id_prefix="eval", per_arm=n)
         items = items_from_source(spec)
-    elif spec.get("kind") != "arithmetic":
+    elif spec.get("kind") not in ("arithmetic", "rg_family"):
         items = items_from_source(spec)
-    else:
+    else:  # a fixed-pool family (arithmetic, rg_family): fresh draws of another seed, clean labels
         coin = spec.get("noise") == "coin" or ("noise" not in spec and spec.get("noise_items"))
         spec.update(items_per_level=4 * n, seed=int(spec.get("seed", 0)) + 10_007, id_prefix="eval",
                     noise="coin" if coin else "none", noise_items=4 * n if coin else 0)

@@ -22,19 +22,19 @@ def prepare_policy(cfg: RunConfig, out: Path) -> tuple[str, dict]:
     model is built, SFT-warm-started and measured in a child process with pinned numerics
     (workers.warm_start_job: the same map on every machine), or taken from the cache. The weights' cache key leaves
     out the source's noise fields (the SFT problems do not depend on them), so every noise variant starts from the
-    same weights; each held-out set gets its own map. cfg.model_path (a real model) is measured as it is."""
-    from workers.warm_start_job import PINNED_ENV, WarmStartJob, warm_start_pinned
+    same weights; each held-out set gets its own map. cfg.model_path (a real model) is measured as it is. A warm
+    start shipped with the code (deploy.warm_cache: the main job's default) fills an empty cache entry."""
+    from deploy.warm_cache import adopt
+    from workers.warm_start_job import WarmStartJob, warm_start_pinned
 
     evals = eval_items(cfg)
-    sft_source = {k: v for k, v in cfg.source.items() if not k.startswith("noise")}
-    weights_key = _digest([cfg.model.model_dump(), cfg.warm_start.model_dump(), sft_source, cfg.model_path,
-                           PINNED_ENV])
-    map_key = _digest([[e["prompt"] for e in evals], cfg.max_tokens, cfg.group_size, cfg.temperature,
-                       cfg.source.get("noise"), cfg.source.get("noise_fraction")])
+    weights_key, map_key = warm_keys(cfg, evals)
     folder = Path(cfg.warm_start_cache or out / "policy-init").resolve()
     if cfg.warm_start_cache:
         folder = folder / weights_key
     map_file = f"pass_rates-{map_key}.json"
+    if cfg.warm_start_cache and not cfg.model_path and not (folder / "model.safetensors").exists():
+        adopt(weights_key, folder)
     if (folder / map_file).exists() and cfg.warm_start_cache:
         return cfg.model_path or str(folder), json.loads((folder / map_file).read_text())
     trained = cfg.warm_start_cache and (folder / "model.safetensors").exists()
@@ -44,6 +44,18 @@ def prepare_policy(cfg: RunConfig, out: Path) -> tuple[str, dict]:
                        folder=str(folder), map_file=map_file)
     warm = warm_start_pinned(job)
     return cfg.model_path or str(folder), warm
+
+
+def warm_keys(cfg: RunConfig, evals: list[dict]) -> tuple[str, str]:
+    """(weights' cache key, map's key) of a run's warm start: what the SFT run and the measurement depend on."""
+    from workers.warm_start_job import PINNED_ENV
+
+    sft_source = {k: v for k, v in cfg.source.items() if not k.startswith("noise")}
+    weights_key = _digest([cfg.model.model_dump(), cfg.warm_start.model_dump(), sft_source, cfg.model_path,
+                           PINNED_ENV])
+    map_key = _digest([[e["prompt"] for e in evals], cfg.max_tokens, cfg.group_size, cfg.temperature,
+                       cfg.source.get("noise"), cfg.source.get("noise_fraction")])
+    return weights_key, map_key
 
 
 def _digest(obj) -> str:

@@ -55,24 +55,32 @@ def test_tiny_slice_runs_resumes_and_reports(tmp_path):
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT)}
     env.pop("RAY_ADDRESS", None)
     cmd = [sys.executable, str(ROOT / "benchmarks" / "evidence.py"), "--size", "tiny", "--noise", "coin",
-           "--strategies", "default", "uniform+DS", "--seeds", "0", "--out", str(out)]
+           "--setting", "arithmetic", "rg-terms", "--strategies", "default", "uniform+DS", "--seeds", "0",
+           "--out", str(out)]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     cells = sorted(out.glob("arithmetic-tiny/coin/*/seed0.json"))
     assert [c.parent.name for c in cells] == ["default", "uniform+DS"]
-    for c in cells:
+    second = sorted(out.glob("rg-terms-tiny/coin/*/seed0.json"))  # the second family: reasoning-gym terms
+    assert [c.parent.name for c in second] == ["default", "uniform+DS"]
+    for c in cells + second:
         rec = json.loads(c.read_text())
         assert rec["curve"][0]["rollouts"] == 0 and rec["curve"][-1]["rollouts"] > 0
         assert len(rec["warm_start"]["checksum"]) == 12 and rec["cell_wall_s"] > 0
-    # both cells share one warm start (one cache entry) and the same map
-    maps = {json.loads(c.read_text())["warm_start"]["checksum"] for c in cells}
-    assert len(maps) == 1 and len(list((out / "warm-start").iterdir())) == 1
+    rg = json.loads(second[0].read_text())
+    assert set(rg["warm_start"]["pass_rate"]) == {"t2", "t3", "t4", "t5", "noise"}
+    assert set(rg["rollouts_by_category"]) <= {"t2", "t3", "t4", "t5", "noise"}
+    # the cells of a family share one warm start (one cache entry per family) and the same map
+    for family in (cells, second):
+        assert len({json.loads(c.read_text())["warm_start"]["checksum"] for c in family}) == 1
+    assert len(list((out / "warm-start").iterdir())) == 2
     # an interrupted matrix resumes: a removed cell runs again, the one on disk does not
     (cells[0]).unlink()
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "2 cells, 1 on disk, 1 to run" in proc.stdout and cells[0].exists()
+    assert "4 cells, 3 on disk, 1 to run" in proc.stdout and cells[0].exists()
     md = (out / "evidence-arithmetic-tiny.md").read_text()
     assert "| default |" in md and "| uniform+DS |" in md and "(reference)" in md
     assert (out / "evidence-arithmetic-tiny.png").stat().st_size > 5000
     assert json.loads((out / "evidence-arithmetic-tiny.json").read_text())["summary"]["coin"]["default"]["seeds"]
+    assert "| default |" in (out / "evidence-rg-terms-tiny.md").read_text()

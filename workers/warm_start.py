@@ -10,6 +10,7 @@ gradient clipping: at 3e-3 without them the result depended on the seed (greedy 
 from __future__ import annotations
 
 import math
+import string
 
 import numpy as np
 import torch
@@ -36,14 +37,15 @@ def lr_factor(step: int, cfg: WarmStartConfig) -> float:
 
 
 def warm_start(model, tok, source, cfg: WarmStartConfig) -> list[float]:
-    """SFT `model` in place on fresh problems of `source` (an ArithmeticSource, or a generator source: its
+    """SFT `model` in place on fresh problems of `source` (a fixed-pool family, or a generator source: its
     `problems(level, n, rng)`); returns the loss per step."""
     from workers.grpo import sft_step
 
     levels = sorted(cfg.mix)
     share = np.array([cfg.mix[k] for k in levels], dtype=float)
     share = share / share.sum()
-    digits = [int(k.lstrip("dhL")) for k in levels]  # "d2" (arithmetic digits), "h1" (chain horizon), "L0" (level)
+    # "d2" (arithmetic digits), "h1" (chain horizon), "L0" (level), "t3" (rg_family knob value)
+    digits = [int(k.lstrip(string.ascii_letters)) for k in levels]
     rng = np.random.default_rng([cfg.seed, 4242])
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))

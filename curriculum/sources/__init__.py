@@ -3,6 +3,7 @@
     {"kind": "arithmetic", "min_digits": 1, "max_digits": 4, "items_per_level": 500, "ops": ["+"], "seed": 0}
     {"kind": "reasoning_gym", "levels": [{"name": "1x1", "dataset": "products", "config": {...}}, ...], ...}
     {"kind": "jsonl", "path": "items.jsonl", "fields": {"prompt": "question"}}
+    {"kind": "rg_family", "levels": [2, 3, 4, 5], "items_per_level": 4000}    basic_arithmetic, terms as levels
 
 Generated sources (curriculum.sources.generated) make their items on demand, one arm per difficulty
 configuration; an experiment over one keeps a bounded pool per arm (curriculum.generated_pool):
@@ -24,9 +25,10 @@ from curriculum.sources.chain import ChainSource
 from curriculum.sources.generated import GeneratedArm, TaskGenerator
 from curriculum.sources.jsonl import JsonlSource
 from curriculum.sources.reasoning_gym import ReasoningGymSource
+from curriculum.sources.rg_family import RGFamilySource
 from curriculum.sources.rg_levels import RGLevelsSource
 
-AnySource = ArithmeticSource | ReasoningGymSource | JsonlSource | ChainSource | RGLevelsSource
+AnySource = ArithmeticSource | ReasoningGymSource | JsonlSource | ChainSource | RGLevelsSource | RGFamilySource
 SourceSpec = Annotated[AnySource, Field(discriminator="kind")]
 _ADAPTER = TypeAdapter(SourceSpec)
 
@@ -53,5 +55,5 @@ def items_from_source(spec: dict[str, Any]) -> list[Item]:
     return parse_source(spec).items()
 
 
-__all__ = ["ArithmeticSource", "ReasoningGymSource", "JsonlSource", "ChainSource", "RGLevelsSource",
+__all__ = ["ArithmeticSource", "RGFamilySource", "ReasoningGymSource", "JsonlSource", "ChainSource", "RGLevelsSource",
            "TaskGenerator", "GeneratedArm", "parse_source", "parse_generator", "items_from_source"]
