@@ -11,11 +11,27 @@ import tempfile
 import numpy as np
 import torch
 
-from tests.workers.test_order_estimate import _groups
-from workers.grpo import GRPOConfig, grpo_step
+from workers.grpo import Group, GRPOConfig, grpo_step
 from workers.model import TinyModelConfig, build_tiny_model
 from workers.order_estimate import exact_replay, linear_replay
 from workers.order_log import StepLogger, load_log, logged_grpo_step
+
+
+def random_groups(model, rng, n=3, size=4) -> list[Group]:
+    """Groups of random prompts with completions sampled from `model` itself (so the behaviour logprobs are the
+    policy's, as the sampler's are) and random rewards."""
+    out = []
+    for _ in range(n):
+        prompt = [1] + rng.integers(4, 40, 4).tolist()
+        comps = [rng.integers(4, 40, int(rng.integers(2, 5))).tolist() for _ in range(size)]
+        with torch.no_grad():
+            ids = [torch.tensor([prompt + c]) for c in comps]
+            lps = []
+            for x, c in zip(ids, comps):
+                lp = torch.log_softmax(model(input_ids=x).logits[0, :-1], -1)
+                lps.append(lp.gather(-1, x[0, 1:, None])[-len(c):, 0].tolist())
+        out.append(Group(prompt, comps, lps, rng.random(size).round(2).tolist()))
+    return out
 
 
 def swaps(lr: float, warm: int, moments: str, steps: int = 4) -> list[tuple[float, float, float]]:
@@ -26,11 +42,11 @@ def swaps(lr: float, warm: int, moments: str, steps: int = 4) -> list[tuple[floa
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     rng = np.random.default_rng(0)
     for _ in range(warm):
-        grpo_step(model, opt, _groups(model, rng), cfg, 0)
+        grpo_step(model, opt, random_groups(model, rng), cfg, 0)
     folder = tempfile.mkdtemp()
     logger = StepLogger(folder, cfg, 0)
     for _ in range(steps):
-        logged_grpo_step(model, opt, _groups(model, rng), cfg, 0, logger=logger)
+        logged_grpo_step(model, opt, random_groups(model, rng), cfg, 0, logger=logger)
     logger.finish(model)
     log, out = load_log(folder), []
     for t in range(steps - 1):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks.order_estimate_swaps import random_groups as _groups
 from workers.grpo import Group, GRPOConfig
 from workers.model import TinyModelConfig, build_tiny_model
 from workers.order_estimate import eval_nll, exact_replay, kendall_distance, linear_replay, spearman
@@ -13,23 +14,6 @@ from workers.order_log import StepLogger, load_log, logged_grpo_step
 
 STEPS = 3
 WARM = 2  # unlogged steps first: the log starts from a used AdamW state, as a trainer's mid-run log does
-
-
-def _groups(model, rng, n=3, size=4) -> list[Group]:
-    """Groups of random prompts with completions sampled from `model` itself (so the behaviour logprobs are the
-    policy's, as the sampler's are) and random rewards."""
-    out = []
-    for _ in range(n):
-        prompt = [1] + rng.integers(4, 40, 4).tolist()
-        comps = [rng.integers(4, 40, int(rng.integers(2, 5))).tolist() for _ in range(size)]
-        with torch.no_grad():
-            ids = [torch.tensor([prompt + c]) for c in comps]
-            lps = []
-            for x, c in zip(ids, comps):
-                lp = torch.log_softmax(model(input_ids=x).logits[0, :-1], -1)
-                lps.append(lp.gather(-1, x[0, 1:, None])[-len(c):, 0].tolist())
-        out.append(Group(prompt, comps, lps, rng.random(size).round(2).tolist()))
-    return out
 
 
 @pytest.fixture(scope="module")
