@@ -18,7 +18,7 @@ import numpy as np
 
 from curriculum.items import ItemPool
 from curriculum.registry import make_strategy
-from curriculum.simulator import SimConfig, SimulatedStudent, Tally, _step
+from curriculum.simulator import SimConfig, SimulatedStudent, train
 
 OUT = Path(__file__).parent / "results" / "adcl.json"
 ROWS = {  # label: (strategy, params)
@@ -35,16 +35,7 @@ ROWS = {  # label: (strategy, params)
 def run(name: str, params: dict, seed: int, cfg: SimConfig) -> dict:
     student = SimulatedStudent(cfg, seed)
     strat = make_strategy(name, ItemPool(student.items()), params, seed=seed, group_size=cfg.group_size)
-    tally, order_rng = Tally(cfg, student), np.random.default_rng(seed + 2)
-    while tally.rollouts < cfg.budget:
-        reports = _step(strat, student, cfg, cfg.batch, tally.steps, order_rng)
-        if not reports:
-            break
-        for sel, r in reports:
-            tally.pay(sel.indices, r)
-            student.learn(sel.indices, r)  # probe groups are trained on too (the lease has no eval-only flag)
-        tally.end_step()
-    out = tally.result(name, seed)
+    out = train(strat, student, cfg, seed, name)  # probe groups are trained on too (no eval-only lease)
     probes = strat.describe()["details"].get("probes")
     out["probe_rollouts"] = probes["rollouts"] if probes else 0
     return out

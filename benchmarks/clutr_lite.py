@@ -15,11 +15,9 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
 from curriculum.items import ItemPool
 from curriculum.registry import make_strategy
-from curriculum.simulator import SimConfig, SimulatedStudent, Tally, _step, summarize
+from curriculum.simulator import SimConfig, SimulatedStudent, summarize, train
 
 OUT = Path(__file__).parent / "results" / "clutr_lite.json"
 ROWS = {  # label: (strategy, params, one category?)
@@ -38,16 +36,7 @@ def run(name: str, params: dict, one_category: bool, seed: int, cfg: SimConfig) 
     if one_category:
         items = [{"id": it["id"], "prompt": it["prompt"], "category": "all"} for it in items]
     strat = make_strategy(name, ItemPool(items), params, seed=seed, group_size=cfg.group_size)
-    tally, order_rng = Tally(cfg, student), np.random.default_rng(seed + 2)
-    while tally.rollouts < cfg.budget:
-        reports = _step(strat, student, cfg, cfg.batch, tally.steps, order_rng)
-        if not reports:
-            break
-        for sel, r in reports:
-            tally.pay(sel.indices, r)
-            student.learn(sel.indices, r)
-        tally.end_step()
-    return tally.result(name, seed)
+    return train(strat, student, cfg, seed, name)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -240,6 +240,21 @@ def run(strategy: str, params: dict[str, Any] | None = None, seed: int = 0, cfg:
             **({"calibration_history": cal["history"]} if cal else {})}
 
 
+def train(strat, student: SimulatedStudent, cfg: SimConfig, seed: int, name: str) -> dict:
+    """Train `student` under a strategy built by the caller until the budget is spent; every report is paid for
+    and trained on (no dynamic sampling). The loop of benchmarks that build their own pool or strategy."""
+    tally, order_rng = Tally(cfg, student), np.random.default_rng(seed + 2)
+    while tally.rollouts < cfg.budget:
+        reports = _step(strat, student, cfg, cfg.batch, tally.steps, order_rng)
+        if not reports:
+            break
+        for sel, r in reports:
+            tally.pay(sel.indices, r)
+            student.learn(sel.indices, r)
+        tally.end_step()
+    return tally.result(name, seed)
+
+
 def summarize(runs: list[dict], cfg: SimConfig) -> dict:
     """Medians over seeds; a run that never reaches the target counts as the budget (`reached` says how many did)."""
     to_t = [r["rollouts_to_target"] if r["rollouts_to_target"] is not None else cfg.budget for r in runs]
