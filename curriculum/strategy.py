@@ -173,8 +173,10 @@ class Strategy(NoiseGuard, StepLedger, ABC):
         return self.params
 
     # -- the fold of one step's evidence ---------------------------------------------------------
-    def _fold(self, batch: EventBatch) -> None:
-        """Common statistics, the noise guard, then the strategy's own update, for one step's evidence."""
+    def _fold(self, batch: EventBatch, arms: tuple | None = None) -> None:
+        """Common statistics, the noise guard, then the strategy's own update, for one step's evidence. `arms`:
+        an owner's `fold_arms` for this very batch (compose's parts, a wrapper's inner strategy): the rows' arms
+        and per-arm sums are the same, so they are not computed again (the same values, bit for bit)."""
         d = self.__dict__  # inside the fold nothing waits: plain reads, not the Settled descriptors
         it = batch.item
         guard = self._guard_folds()
@@ -189,19 +191,22 @@ class Strategy(NoiseGuard, StepLedger, ABC):
             np.add.at(d["reward_sum"], it, batch.reward_sum)
         mean = batch.mean
         d["last_mean"][it] = mean
-        a = self.pool.num_categories
-        cat = self.pool.category[it]
-        # one bincount for the arm counts and mean sums (each in row order: the same sums as two bincounts)
-        ks = np.bincount(np.concatenate([cat, cat + a]), np.concatenate([np.ones(len(cat)), mean]), 2 * a)
-        k, s = ks[:a], ks[a:]
+        if arms is None:
+            a = self.pool.num_categories
+            cat = self.pool.category[it]
+            # one bincount for the arm counts and mean sums (each in row order: the same sums as two bincounts)
+            ks = np.bincount(np.concatenate([cat, cat + a]), np.concatenate([np.ones(len(cat)), mean]), 2 * a)
+            s = ks[a:]
+            kn = ks[:a].astype(np.int64)
+            arms = (cat, kn, s)
+        cat, kn, s = arms
         # the first group sets an arm's pass rate, then the EMA; arms without groups keep theirs (rate 0)
         pass_ = d["arm_pass"]
-        kn = k.astype(np.int64)
-        avg = s / np.maximum(k, 1.0)  # (arms without groups are not used: no 0/0 and no errstate to pay for)
+        avg = s / np.maximum(kn, 1.0)  # (arms without groups are not used: no 0/0 and no errstate to pay for)
         base = np.where(np.isnan(pass_) & (kn > 0), avg, pass_)
         d["arm_pass"] = np.where(kn > 0, base + (1 - (1 - RECENT) ** kn) * (avg - base), pass_)
         d["arm_events"] += kn
-        self.fold_arms = (cat, kn, s)  # for update(): each row's arm, groups and sum of group means per arm
+        self.fold_arms = arms  # for update() and parts: each row's arm, groups and sum of group means per arm
         d["events"] += len(batch)
         d["degenerate"] += int(np.count_nonzero(batch.degenerate))
         if guard:

@@ -88,8 +88,8 @@ class Compose(Strategy):
         return [self.arm, self.item]
 
     def update(self, batch: EventBatch) -> None:
-        self.arm._fold(batch)
-        self.item._fold(batch)
+        self.arm._fold(batch, self.fold_arms)  # the same batch: the per-arm sums are shared, not recounted
+        self.item._fold(batch, self.fold_arms)
 
     def arm_probs(self) -> np.ndarray:
         return self.arm.arm_probs()

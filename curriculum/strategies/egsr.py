@@ -99,7 +99,7 @@ class Egsr(Wrapper):
             super()._fold(batch.subset(~g) if g.any() else batch)
 
     def update(self, batch: EventBatch) -> None:
-        self.inner._fold(batch)
+        self.inner._fold(batch, self.fold_arms)  # the same batch (the unguided rows): per-arm sums shared
 
     # -- guidance (selection time) -----------------------------------------------------------------
     def variant(self, i: int, level: int) -> int | None:
@@ -146,14 +146,29 @@ class Egsr(Wrapper):
         self.level[i] = lv
         return i if lv == 0 else int(self.variant(i, lv))
 
+    def variants(self) -> np.ndarray:
+        """Pool indices of every guided variant. Cached: a variant is only ever added by variant() (the pool grows)
+        or restored by a load (new arrays), so the pool's size and the array's identity key it; scanning 10^6
+        items per selection was most of the wrapper's cost."""
+        key = (self.pool.size, self.guided_of)
+        cached = self.__dict__.get("_variants")
+        if cached is None or cached[0] != key[0] or cached[1] is not key[1]:
+            cached = self.__dict__["_variants"] = (*key, np.flatnonzero(key[1] >= 0))
+        return cached[2]
+
     def _select(self, n: int, exclude: np.ndarray | None) -> np.ndarray:
-        size = self.pool.size
-        mask = np.zeros(size, bool) if exclude is None else exclude[:size].copy()
-        variants = np.flatnonzero(self.guided_of >= 0)
-        mask[variants] = True  # the inner strategy picks originals only; an original whose variant is out waits
+        variants = self.variants()
         busy = variants[exclude[variants]] if exclude is not None else variants[:0]
-        mask[self.guided_of[busy]] = True
-        picked = self.inner.select(n, mask).indices
+        # the inner strategy picks originals only; an original whose variant is out waits. The marks go into the
+        # caller's mask (or the scratch one) and are taken back after: no pool-sized copy per selection
+        mask = self.scratch_mask() if exclude is None else exclude
+        marked = np.concatenate([variants, self.guided_of[busy]])
+        was = mask[marked]
+        mask[marked] = True
+        try:
+            picked = self.inner.select(n, mask).indices
+        finally:
+            mask[marked] = was  # (`was` holds the values before any mark: a repeated index gets its own back)
         out = picked.copy()
         for k in np.flatnonzero((self.level[picked] > 0) | self.never_solved(picked)).tolist():  # the rest: as picked
             out[k] = self.guide(int(picked[k]))

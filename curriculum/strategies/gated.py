@@ -78,7 +78,7 @@ class Gated(Wrapper):
         return gates.SkipGate(self.params.skip, store=self, prefix="gate_")
 
     def update(self, batch: EventBatch) -> None:
-        self.inner._fold(batch)
+        self.inner._fold(batch, self.fold_arms)  # the same batch: per-arm sums shared
         self.calibration.resolve(batch, self.version, self._gate_step(batch))
         self.pred.observe(batch.item, batch.rewards, versions=batch.policy_version)
 
@@ -105,14 +105,15 @@ class Gated(Wrapper):
         return sel
 
     def _select(self, n: int, exclude: np.ndarray | None) -> np.ndarray:
-        mask = self.scratch_mask() if exclude is None else exclude.copy()
+        # marked in the caller's mask (or the scratch one) and put back after: no pool-sized copy per selection.
+        # Every item marked was unmarked before: the inner strategy never picks an item the mask excludes
+        mask = self.scratch_mask() if exclude is None else exclude
         considered: list[np.ndarray] = []
         try:
             return self._gated_rounds(n, mask, considered)
         finally:
-            if exclude is None:  # the scratch mask goes back clean
-                for got in considered:
-                    mask[got] = False
+            for got in considered:
+                mask[got] = False
 
     def _gated_rounds(self, n: int, mask: np.ndarray, considered: list[np.ndarray]) -> np.ndarray:
         gate, pred = self.gate, self.pred

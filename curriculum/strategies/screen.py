@@ -83,7 +83,7 @@ class Screen(Wrapper):
 
     # -- the fold ------------------------------------------------------------------------------------
     def update(self, batch: EventBatch) -> None:
-        self.inner._fold(batch)
+        self.inner._fold(batch, self.fold_arms)  # the same batch: per-arm sums shared
         self.calibration.resolve(batch, self.version)
         self.pred.observe(batch.item, batch.rewards, versions=batch.policy_version)
         tokens = np.nan_to_num(group_tokens(batch))
@@ -138,13 +138,14 @@ class Screen(Wrapper):
         full = self.waiting(exclude)[:n]
         if len(full) == n:
             return full
-        mask = self.scratch_mask() if exclude is None else exclude.copy()
+        # marked in the caller's mask (or the scratch one) and put back after: no pool-sized copy per selection
+        mask = self.scratch_mask() if exclude is None else exclude
+        was = mask[full]
         mask[full] = True
         try:
             picked = self.inner.select(n - len(full), mask).indices
         finally:
-            if exclude is None:  # the scratch mask goes back clean
-                mask[full] = False
+            mask[full] = was
         return np.concatenate([full, picked])
 
     def allocate(self, indices: np.ndarray) -> np.ndarray:

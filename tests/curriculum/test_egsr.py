@@ -124,3 +124,32 @@ def test_a_step_with_guided_groups_in_shuffled_reports_with_reads_between_equals
     same(one.state_dict(), many.state_dict())
     assert one.describe() == many.describe()
     assert one.select(10).indices.tolist() == many.select(10).indices.tolist()
+
+
+def test_selection_leaves_the_callers_mask_as_it_was_and_never_hands_out_what_it_excludes():
+    # _select marks variants (and originals whose variant is out) in the caller's mask and takes the marks back
+    s = make_strategy("egsr", ItemPool(ITEMS), PARAMS, seed=1, group_size=4)
+    drive(s, reward_fn({1: 0.0, 2: 0.0}), 20)
+    variants = s.variants()
+    assert len(variants) == len(HARD)
+    exclude = np.zeros(s.pool.size, dtype=bool)
+    exclude[variants[:2]] = True  # two variants are out on lease: their originals wait
+    exclude[[10, 11]] = True
+    before = exclude.copy()
+    for _ in range(5):
+        got = s.select(8, exclude).indices
+        assert np.array_equal(exclude, before)
+        assert not set(got.tolist()) & ({10, 11} | set(variants[:2].tolist()) | set(s.guided_of[variants[:2]].tolist()))
+    s.select(8)
+    assert not s.scratch_mask().any()  # the scratch mask goes back clean too
+
+
+def test_the_variant_list_follows_a_restore():
+    s = make_strategy("egsr", ItemPool(ITEMS), PARAMS, seed=1, group_size=4)
+    drive(s, reward_fn({1: 0.0, 2: 0.0}), 20)
+    snap = s.state_dict()
+    fresh = make_strategy("egsr", ItemPool(ITEMS), PARAMS, seed=1, group_size=4)
+    assert len(fresh.variants()) == 0
+    fresh.pool.add([s.pool.item(i) for i in range(len(ITEMS), s.pool.size)])
+    fresh.load_state_dict(snap)
+    assert np.array_equal(fresh.variants(), s.variants())

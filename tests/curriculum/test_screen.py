@@ -227,3 +227,16 @@ def test_the_kept_waiting_list_equals_a_scan_of_the_pool():
     restored = make_strategy("screen", pool(60), {"inner": {"name": "uniform"}, "max_wait": 6}, seed=2, group_size=8)
     restored.load_state_dict(codec.decode(codec.encode(s.state_dict())))
     assert restored.waiting(None).tolist() == scan(s) and len(scan(s)) > 0
+
+
+@pytest.mark.parametrize("name", ["screen", "gated"])
+def test_a_wrapper_leaves_the_callers_mask_as_it_was(name):
+    # the wrappers mark what the inner strategy may not pick in the caller's own mask and take the marks back
+    s = make_strategy(name, pool(60), {"inner": {"name": "uniform"}}, seed=0, group_size=8)
+    exclude = np.zeros(60, dtype=bool)
+    exclude[::3] = True
+    before = exclude.copy()
+    for v in range(6):
+        idx = s.select(10, exclude).indices
+        assert np.array_equal(exclude, before) and not exclude[idx].any() and len(set(idx.tolist())) == len(idx)
+        s.observe(EventBatch(idx, rewards_for(idx, np.full(len(idx), 8), set(range(0, 60, 2))), np.full(len(idx), v)))
