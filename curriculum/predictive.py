@@ -119,6 +119,11 @@ def log_beta_ratio(a: np.ndarray, b: np.ndarray, g: int) -> np.ndarray:
     return np.log((a[..., None] + j) / ((a + b)[..., None] + j)).sum(axis=-1)
 
 
+def degenerate_probability(a: np.ndarray, b: np.ndarray, g: int) -> np.ndarray:
+    """P(a group of g samples is all successes or all failures) for Beta(a, b) pass rates (Beta-Binomial)."""
+    return np.exp(log_beta_ratio(a, b, int(g))) + np.exp(log_beta_ratio(b, a, int(g)))
+
+
 def _as_rewards(x) -> np.ndarray:
     """An array, or a list of groups of different sizes (nan-padded to a matrix)."""
     if isinstance(x, np.ndarray) or not len(x) or np.isscalar(x[0]):
@@ -347,8 +352,12 @@ class PredictiveState:
 
     def p_degenerate(self, idx, g: int, at: int | None = None) -> np.ndarray:
         """P(a group of g samples is all successes or all failures) under the Beta-Binomial."""
+        return degenerate_probability(*self.posterior(idx, at), g)
+
+    def predict(self, idx, g: int, at: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(pass_rate, p_degenerate) of each item from one posterior evaluation (the same values as the two calls)."""
         a, b = self.posterior(idx, at)
-        return np.exp(log_beta_ratio(a, b, int(g))) + np.exp(log_beta_ratio(b, a, int(g)))
+        return a / (a + b), degenerate_probability(a, b, g)
 
     def thompson(self, idx, rng: np.random.Generator, at: int | None = None) -> np.ndarray:
         """One draw of the pass rate per item from its (decayed) posterior."""

@@ -117,8 +117,10 @@ class Gated(Wrapper):
 
     def _gated_rounds(self, n: int, mask: np.ndarray, considered: list[np.ndarray]) -> np.ndarray:
         gate, pred = self.gate, self.pred
-        out: list[np.ndarray] = []
-        skipped: list[tuple[np.ndarray, np.ndarray]] = []
+        # (items, predicted pass rate, p_degenerate) of the admitted and of the skipped; the state does not move
+        # during a selection, so each item's prediction is computed once and serves the gate and the calibration
+        out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        skipped: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         need = n
         for _ in range(self.params.rounds):
             got = self.inner.select(need, mask).indices
@@ -126,22 +128,23 @@ class Gated(Wrapper):
                 break
             mask[got] = True
             considered.append(got)
-            p = pred.p_degenerate(got, self.group_size)
+            rate, p = pred.predict(got, self.group_size)
             keep, flagged = gate.admit(p, self.rng)
             gate.record(got[keep], p[keep], np.where(flagged[keep], gates.RETEST, gates.CLEAR))
-            out.append(got[keep])
-            skipped.append((got[~keep], p[~keep]))
+            out.append((got[keep], rate[keep], p[keep]))
+            skipped.append((got[~keep], rate[~keep], p[~keep]))
             need -= int(keep.sum())
             if need <= 0:
                 break
         if need > 0 and skipped:  # too few admitted: the least likely degenerate of the skipped fill the batch
-            idx = np.concatenate([s[0] for s in skipped])
-            p = np.concatenate([s[1] for s in skipped])
+            idx, rate, p = (np.concatenate(c) for c in zip(*skipped))
             fill = np.argsort(p, kind="stable")[:need]
             gate.record(idx[fill], p[fill], np.full(len(fill), gates.FILL))
-            out.append(idx[fill])
-        picked = np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
-        self.calibration.record(picked, pred.pass_rate(picked), pred.p_degenerate(picked, self.group_size))
+            out.append((idx[fill], rate[fill], p[fill]))
+        if not out:
+            return np.zeros(0, dtype=np.int64)
+        picked, rate, p = (np.concatenate(c) for c in zip(*out))
+        self.calibration.record(picked, rate, p)
         return picked
 
     def allocate(self, indices: np.ndarray) -> np.ndarray:

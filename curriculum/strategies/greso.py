@@ -115,7 +115,7 @@ class Greso(Strategy):
         self.retests += int((z > 0).sum())
         self.forced_retests += int(forced[pos].sum())
         picked = candidates[pos]
-        self.calibration.record(picked, self.pred.pass_rate(picked), self.pred.p_degenerate(picked, self.group_size))
+        self.calibration.record(picked, *self.pred.predict(picked, self.group_size))
         return picked
 
     def load_state_dict(self, d: dict) -> None:

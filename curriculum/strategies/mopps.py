@@ -28,7 +28,15 @@ from pydantic import Field, model_validator
 from curriculum import calibration
 from curriculum.events import EventBatch
 from curriculum.params import GuardedParams
-from curriculum.predictive import PRIOR_DOC, PredictiveState, Prior, arm_state, item_state, of_strategy
+from curriculum.predictive import (
+    PRIOR_DOC,
+    PredictiveState,
+    Prior,
+    arm_state,
+    degenerate_probability,
+    item_state,
+    of_strategy,
+)
 from curriculum.registry import register
 from curriculum.strategy import Strategy
 
@@ -95,15 +103,17 @@ class Mopps(Strategy):
         return self.params.ts_ratio * n
 
     def choose(self, n: int, candidates: np.ndarray) -> np.ndarray:
-        g = self.pred.thompson(candidates, self.rng)
+        a, b = self.pred.posterior(candidates)  # one evaluation serves the Thompson draw and the calibration record
+        g = self.rng.beta(a, b)
         p = self.params
         if p.mode == "topk":
-            picked = candidates[np.argsort((g - p.target) ** 2, kind="stable")[:n]]
+            pos = np.argsort((g - p.target) ** 2, kind="stable")[:n]
         else:
             dist = np.maximum(p.low - g, g - p.high).clip(0)  # 0 inside the band; candidates are in random order
-            picked = candidates[np.argsort(dist, kind="stable")[:n]]
-        self.calibration.record(picked, self.pred.pass_rate(picked), self.pred.p_degenerate(picked, self.group_size))
-        return picked
+            pos = np.argsort(dist, kind="stable")[:n]
+        a, b = a[pos], b[pos]
+        self.calibration.record(candidates[pos], a / (a + b), degenerate_probability(a, b, self.group_size))
+        return candidates[pos]
 
     def load_state_dict(self, d: dict) -> None:
         super().load_state_dict(d)
