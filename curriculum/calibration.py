@@ -54,9 +54,26 @@ def step_attrs(prefix: str) -> tuple[str, ...]:
 
 def average_ranks(x: np.ndarray) -> np.ndarray:
     """Ranks 0..n-1 with ties sharing their mean rank (binary and small-group outcomes tie a lot)."""
-    uniq, inv, counts = np.unique(np.asarray(x, dtype=np.float64), return_inverse=True, return_counts=True)
-    start = np.cumsum(counts) - counts
-    return (start + (counts - 1) / 2.0)[inv]
+    x = np.asarray(x, dtype=np.float64)
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    if len(x) and np.isnan(xs[-1]):  # (nan sorts last; np.unique counts all nan as one value)
+        uniq, inv, counts = np.unique(x, return_inverse=True, return_counts=True)
+        return (np.cumsum(counts) - counts + (counts - 1) / 2.0)[inv]
+    # np.unique's result without its overhead: runs of equal values in sorted order
+    start = np.flatnonzero(np.concatenate(([True], xs[1:] != xs[:-1])))
+    counts = np.diff(np.append(start, len(x)))
+    ranks = np.empty(len(x))
+    ranks[order] = np.repeat(start + (counts - 1) / 2.0, counts)
+    return ranks
+
+
+def first_rows(items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(items, return_index=True): the distinct items, sorted, and the row of each one's first group. A
+    step's canonical batch is sorted by item, most often with one group per item: then it is the batch itself."""
+    if len(items) < 2 or (items[1:] > items[:-1]).all():
+        return items, np.arange(len(items))
+    return np.unique(items, return_index=True)
 
 
 def spearman(a, b) -> float | None:
@@ -126,7 +143,7 @@ class Calibration:
     def resolve(self, batch: EventBatch, version: int, extra: dict | None = None) -> None:
         """Score the step's groups that have a pending prediction (an item's first group in the step) and write
         the step's row of the history. `batch` is the open step's whole evidence (the fold's argument)."""
-        items, first = np.unique(batch.item, return_index=True)
+        items, first = first_rows(batch.item)
         lease, done = self._get("lease"), self._get("done")
         pending = lease[items] > done[items]
         it, rows = items[pending], first[pending]

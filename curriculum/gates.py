@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from curriculum.calibration import first_rows
 from curriculum.items import grow as _grow
 
 NONE, CLEAR, RETEST, FILL = -1, 0, 1, 2  # kinds of a pending prediction
@@ -141,7 +142,7 @@ class SkipGate:
         (an item's first group after its lease resolves it; later ones find nothing pending)."""
         items = np.asarray(items, dtype=np.int64)
         kind_a, p_a, w_a = self._get("kind"), self._get("p"), self._get("w")
-        _, first = np.unique(items, return_index=True)
+        _, first = first_rows(items)
         it, d = items[first], np.asarray(degenerate, dtype=bool)[first]
         kind = kind_a[it]
         on = kind != NONE

@@ -57,7 +57,7 @@ which over-estimates the variance of partial-credit groups). Sums are clipped to
 
 the Beta-Binomial probability that G samples all succeed or all fail. For integer G the log-Beta ratio is
 a product of G factors, computed vectorised as a sum of logs (no lgamma, which numpy lacks); for G > 64
-it uses a vectorised lgamma (`_lgamma`, Lanczos).
+it uses a vectorised lgamma (`curriculum.betabinom`).
 
 The arrays live in a *store*: by default this object itself; a strategy passes itself and a prefix, so the
 arrays are the strategy's `item_state` (`item_state(prefix)`) and the step-ledger machinery of
@@ -65,11 +65,11 @@ arrays are the strategy's `item_state` (`item_state(prefix)`) and the step-ledge
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 
 import numpy as np
 
+from curriculum.betabinom import degenerate_probability
 from curriculum.items import grow as _grow
 from curriculum.noise_guard import powers
 
@@ -86,43 +86,6 @@ POWER_TABLE_MAX = 1 << 16  # ages (policy versions) up to this read lambda^age f
 Prior = Literal["arm", "flat"]
 PRIOR_DOC = "Beta prior of an item: its level's, fitted by moments (arm), or Beta(1, 1) (flat)"
 KAPPA_MIN = 0.1  # numerical floor of the fitted prior strength alpha0 + beta0 (its limit 0: every item at 0 or 1)
-LGAMMA_FROM = 64  # groups larger than this use lgamma instead of the product of G factors
-
-_LANCZOS = (0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313,
-            -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6,
-            1.5056327351493116e-7)
-
-
-def _lgamma(x: np.ndarray) -> np.ndarray:
-    """Vectorised log Gamma for x > 0 (Lanczos, g = 7; relative error ~1e-14 against math.lgamma)."""
-    x = np.asarray(x, dtype=np.float64)
-    small = x < 0.5
-    z = np.where(small, 1.0 - x, x) - 1.0
-    a = np.full(z.shape, _LANCZOS[0])
-    for k in range(1, 9):
-        a = a + _LANCZOS[k] / (z + k)
-    t = z + 7.5
-    out = 0.5 * math.log(2 * math.pi) + (z + 0.5) * np.log(t) - t + np.log(a)
-    if small.any():  # reflection: Gamma(x) Gamma(1 - x) = pi / sin(pi x)
-        out = np.where(small, np.log(np.pi / np.abs(np.sin(np.pi * x))) - out, out)
-    return out
-
-
-def log_beta_ratio(a: np.ndarray, b: np.ndarray, g: int) -> np.ndarray:
-    """log [B(a + g, b) / B(a, b)] = sum_{j<g} log((a + j) / (a + b + j)), vectorised over a, b."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if g <= 0:
-        return np.zeros(np.broadcast(a, b).shape)
-    if g > LGAMMA_FROM:
-        return _lgamma(a + g) - _lgamma(a) + _lgamma(a + b) - _lgamma(a + b + g)
-    j = np.arange(g, dtype=np.float64)
-    return np.log((a[..., None] + j) / ((a + b)[..., None] + j)).sum(axis=-1)
-
-
-def degenerate_probability(a: np.ndarray, b: np.ndarray, g: int) -> np.ndarray:
-    """P(a group of g samples is all successes or all failures) for Beta(a, b) pass rates (Beta-Binomial)."""
-    return np.exp(log_beta_ratio(a, b, int(g))) + np.exp(log_beta_ratio(b, a, int(g)))
-
 
 def _as_rewards(x) -> np.ndarray:
     """An array, or a list of groups of different sizes (nan-padded to a matrix)."""
@@ -245,6 +208,7 @@ class PredictiveState:
         idx = np.asarray(indices, dtype=np.int64)
         if len(idx) == 0:
             return
+        self._s.__dict__.pop("_prior_" + self._p, None)  # the arm sums change below
         r = _as_rewards(rewards_or_sums)
         if r.ndim == 2:
             valid = ~np.isnan(r)
@@ -339,12 +303,21 @@ class PredictiveState:
         idx = np.asarray(idx, dtype=np.int64)
         if self.arms is None:
             return np.full(len(idx), self.alpha0), np.full(len(idx), self.beta0)
-        a0, b0 = fit_arm_prior(self.arm_sums(), (self.alpha0, self.beta0))
+        a0, b0 = self._arm_prior()
         arm = np.asarray(self.arms)[idx]
         inside = arm < len(a0)  # an arm with no sums yet (the pool grew since the last fold): the flat prior
         arm = np.where(inside, arm, 0)
         return (np.where(inside, a0[arm] if len(a0) else self.alpha0, self.alpha0),
                 np.where(inside, b0[arm] if len(b0) else self.beta0, self.beta0))
+
+    def _arm_prior(self) -> tuple[np.ndarray, np.ndarray]:
+        """fit_arm_prior of the arm sums, kept on the store until they change (a selection reads it several times):
+        observe() drops it; a rewind, load or growth puts new arrays in the store, and the key holds the old ones."""
+        key = (*(self._get(n) for n in ARM_FIELDS), self.alpha0, self.beta0)
+        hit = self._s.__dict__.get("_prior_" + self._p)
+        if hit is None or any(x is not y for x, y in zip(hit[0][:-2], key[:-2])) or hit[0][-2:] != key[-2:]:
+            hit = self._s.__dict__["_prior_" + self._p] = (key, fit_arm_prior(dict(zip(ARM_FIELDS, key)), key[-2:]))
+        return hit[1]
 
     def pass_rate(self, idx, at: int | None = None) -> np.ndarray:
         a, b = self.posterior(idx, at)

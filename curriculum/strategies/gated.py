@@ -86,7 +86,7 @@ class Gated(Wrapper):
         """Resolve the gate's pending predictions; its confusion counts of this step (the counters are at their
         step-start values here: update() runs once per fold, after the rewind) for the calibration history."""
         before = {n: getattr(self, "gate_" + n) for n in ("tp", "fp", "fn", "tp_w")}
-        _, first = np.unique(batch.item, return_index=True)
+        _, first = calibration.first_rows(batch.item)
         retest = first[self.gate_kind[batch.item[first]] == gates.RETEST]  # rows that resolve a re-test
         self.retest_rollouts += int(batch.count[retest].sum())
         self.retest_tokens += float(np.nan_to_num(group_tokens(batch)[retest]).sum())

@@ -33,6 +33,7 @@ import numpy as np
 from pydantic import Field
 
 from curriculum import calibration
+from curriculum.betabinom import degenerate_probability
 from curriculum.cost import group_tokens
 from curriculum.events import EventBatch
 from curriculum.predictive import PredictiveState, item_state
@@ -160,12 +161,12 @@ class Screen(Wrapper):
         budget = self.inner.params.token_budget
         if self.params.token_budget is None:
             sel.max_tokens = budget.at(self.steps) if budget else None
-        pred = self.pred
+        a, b = self.pred.posterior(sel.indices)  # read once: every prediction below is rows of it
         q = np.zeros(len(sel), dtype=np.float64)
         for g in np.unique(sel.num_samples).tolist():
             at = sel.num_samples == g
-            q[at] = pred.p_degenerate(sel.indices[at], g)
-        self.calibration.record(sel.indices, pred.pass_rate(sel.indices), q)
+            q[at] = degenerate_probability(a[at], b[at], g)
+        self.calibration.record(sel.indices, a / (a + b), q)
         return sel
 
     # -- state ---------------------------------------------------------------------------------------

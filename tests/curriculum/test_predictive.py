@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from curriculum import EventBatch, ItemPool, codec, gates, make_strategy
-from curriculum.predictive import PredictiveState, _lgamma, fit_arm_prior, log_beta_ratio
+from curriculum.betabinom import _lgamma, log_beta_ratio
+from curriculum.predictive import PredictiveState, fit_arm_prior
 
 
 def pool(n, cat="a"):
