@@ -44,6 +44,7 @@ from curriculum.strategy import Strategy
 
 _P1, _P2 = np.uint64(1_000_003), np.uint64(998_244_353)
 MAX_BYTES = 512  # bytes of a prompt that the features read
+TEXT_BUDGET = 1 << 28  # bytes of prompt text PCL keeps as one buffer (see PromptText)
 
 
 def prompt_bytes(prompts: list[str], idx: np.ndarray) -> tuple[np.ndarray, bytes]:
@@ -57,6 +58,53 @@ def prompt_bytes(prompts: list[str], idx: np.ndarray) -> tuple[np.ndarray, bytes
         return np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)), joined.encode("ascii")
     raw = [prompts[i].encode("utf-8", "replace")[:MAX_BYTES] for i in idx.tolist()]
     return np.fromiter(map(len, raw), dtype=np.int64, count=len(raw)), b"".join(raw)
+
+
+def ngram_hashes(lens: np.ndarray, codes: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(segments, hashes) of the n-grams (n = 1, 2, 3) of prompts of `lens` bytes, concatenated in `codes`: per n, the
+    prompt and hash of each n-gram inside its prompt, in byte order. The hash of the n-gram ending at byte p is
+    (..((n P1 + b[p]) P1 + b[p-1]) ..) P1 + b[p-n+1] mod 2^64, computed for every byte at once from shifted copies
+    (wrapping uint64 arithmetic: any grouping of the terms gives the same value)."""
+    b0 = codes.astype(np.uint64)
+    b1, b2 = np.zeros_like(b0), np.zeros_like(b0)
+    b1[1:], b2[2:] = b0[:-1], b0[:-2]
+    seg = np.repeat(np.arange(len(lens)), lens)
+    pos = np.arange(len(b0)) - np.repeat(np.cumsum(lens) - lens, lens)
+    q = b0 * _P1 + b1
+    h3 = q * _P1 + b2 + np.uint64(3) * _P1 * _P1 * _P1
+    m2, m3 = pos >= 1, pos >= 2  # the n-gram ending here lies inside its prompt
+    return [seg, seg[m2], seg[m3]], [b0 + _P1, (q + np.uint64(2) * _P1 * _P1)[m2], h3[m3]]
+
+
+class PromptText:
+    """The pool's prompts as one byte buffer, each as prompt_bytes() gives it, built once and extended as the pool
+    grows (its prompts are append-only): gathering 1,024 random prompts out of 10^6 Python strings cost a cache
+    miss per object, a third of a selection. Off (None) past TEXT_BUDGET bytes: then each read takes the strings."""
+
+    def __init__(self) -> None:
+        self.prompts: list[str] | None = None
+        self.buf: np.ndarray | None = np.zeros(0, dtype=np.uint8)
+        self.offsets = np.zeros(1, dtype=np.int64)
+
+    def gather(self, prompts: list[str], idx: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """(byte length per prompt, their concatenated bytes as uint8) for the items idx, or None (off)."""
+        if prompts is not self.prompts or len(prompts) < len(self.offsets) - 1:
+            self.__init__()
+            self.prompts = prompts
+        n = len(self.offsets) - 1
+        if len(prompts) > n and self.buf is not None:
+            lens, raw = prompt_bytes(prompts[n:], np.arange(len(prompts) - n))
+            if len(self.buf) + len(raw) > TEXT_BUDGET:
+                self.buf = None
+            else:
+                self.buf = np.concatenate([self.buf, np.frombuffer(raw, dtype=np.uint8)])
+                self.offsets = np.concatenate([self.offsets, self.offsets[-1] + np.cumsum(lens)])
+        if self.buf is None:
+            return None
+        start = self.offsets[idx]
+        lens = self.offsets[idx + 1] - start
+        pos = np.repeat(start - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()))
+        return lens, self.buf[pos]
 
 
 class PCLParams(ItemLevelParams):
@@ -101,24 +149,21 @@ class PCL(Strategy):
 
     def features(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(segment, bucket, scale): sparse rows phi(x_i) for the items idx, each row L2-normalised."""
-        lens, raw = prompt_bytes(self.pool.prompts, idx)
-        buf = np.frombuffer(raw, dtype=np.uint8).astype(np.uint64)
-        seg = np.repeat(np.arange(len(idx)), lens)
-        pos = np.arange(len(buf)) - np.repeat(np.cumsum(lens) - lens, lens)
-        segs, hashes = [], []
-        for n in (1, 2, 3):
-            ok = np.flatnonzero(pos >= n - 1)  # n-gram ending at this byte lies inside its prompt
-            h = np.full(len(ok), np.uint64(n))
-            for j in range(n):
-                h = h * _P1 + buf[ok - j]
-            segs.append(seg[ok])
-            hashes.append(h)
+        got = self.__dict__.setdefault("_text", PromptText()).gather(self.pool.prompts, idx)
+        if got is None:
+            lens, raw = prompt_bytes(self.pool.prompts, idx)
+            got = lens, np.frombuffer(raw, dtype=np.uint8)
+        segs, hashes = ngram_hashes(*got)
         segs.append(np.arange(len(idx)))  # category feature
         hashes.append(self.pool.category[idx].astype(np.uint64) * _P2 + np.uint64(7))
         dim = 1 << self.params.dim_bits
         bucket = ((np.concatenate(hashes) * _P2) >> np.uint64(20)).astype(np.int64) & (dim - 1)
         # merge repeated n-grams into counts, then L2-normalise each row (keeps SGD stable for any length)
-        key, cnt = np.unique(np.concatenate(segs) * dim + bucket, return_counts=True)
+        key = np.concatenate(segs) * dim + bucket
+        if len(idx) * dim <= np.iinfo(np.int32).max:  # the same keys, sorted twice as fast
+            key = key.astype(np.int32)
+        key, cnt = np.unique(key, return_counts=True)
+        key = key.astype(np.int64)
         seg_all, bucket = key // dim, key % dim
         norm = np.sqrt(np.bincount(seg_all, weights=cnt.astype(np.float64) ** 2, minlength=len(idx)))
         return seg_all, bucket, cnt / norm[seg_all]
