@@ -208,7 +208,6 @@ class PredictiveState:
         idx = np.asarray(indices, dtype=np.int64)
         if len(idx) == 0:
             return
-        self._s.__dict__.pop("_prior_" + self._p, None)  # the arm sums change below
         r = _as_rewards(rewards_or_sums)
         if r.ndim == 2:
             valid = ~np.isnan(r)
@@ -223,10 +222,29 @@ class PredictiveState:
             cnt = np.asarray(counts, dtype=np.float64).reshape(len(idx))
             s = r.reshape(len(idx))
             degen = (s <= 1e-12) | (s >= cnt - 1e-12)
+        self._observe(idx, s, cnt, degen, versions)
+
+    def observe_batch(self, batch: Any) -> None:
+        """observe(batch.item, batch.rewards, versions=batch.policy_version) from the group statistics the
+        EventBatch has derived already (the same values), without ranking repeats where items are unique."""
+        if len(batch):
+            self._observe(batch.item, batch.reward_sum, batch.count.astype(np.float64), batch.degenerate,
+                          batch.policy_version, batch.unique_items)
+
+    def _observe(self, idx, s, cnt, degen, versions, unique: bool = False) -> None:
+        self._s.__dict__.pop("_prior_" + self._p, None)  # the arm sums change below
         mean = s / np.maximum(cnt, 1)
         s = np.clip(s, 0.0, cnt)
         v = (np.full(len(idx), max(self.version, 0), dtype=np.int64) if versions is None
              else np.broadcast_to(np.asarray(versions, dtype=np.int64), idx.shape))
+        new = max(self.version, int(v.max()))
+        if self.arms is not None and self.decay < 1 and self.version >= 0 and new > self.version:
+            for name in ARM_FIELDS:  # the arm sums are held at `version`: age them with it
+                self._get(name)[:] *= self.decay ** (new - self.version)
+        self.version = new
+        if unique:
+            self._apply(idx, s, cnt - s, v, degen, mean)
+            return
         # an item repeated in the batch: apply its groups in rounds (k-th occurrence in round k), in order
         order = np.argsort(idx, kind="stable")
         si = idx[order]
@@ -234,11 +252,6 @@ class PredictiveState:
         first = np.maximum.accumulate(np.where(start, np.arange(len(si)), 0))
         rank = np.empty(len(idx), dtype=np.int64)
         rank[order] = np.arange(len(si)) - first
-        new = max(self.version, int(v.max()))
-        if self.arms is not None and self.decay < 1 and self.version >= 0 and new > self.version:
-            for name in ARM_FIELDS:  # the arm sums are held at `version`: age them with it
-                self._get(name)[:] *= self.decay ** (new - self.version)
-        self.version = new
         for k in range(int(rank.max()) + 1):
             m = rank == k if k or rank.max() else slice(None)
             self._apply(idx[m], s[m], cnt[m] - s[m], v[m], degen[m], mean[m])

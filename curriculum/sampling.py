@@ -143,8 +143,16 @@ def grouped_candidates(rng: np.random.Generator, want: np.ndarray, order: np.nda
     items, g = items[keep], g[keep]
     if (np.bincount(g, minlength=len(want)) < want).any():
         return None
-    pick = first_per_group(np.lexsort((rng.random(len(items)), g)), g, want)  # random inside each group
+    pick = first_per_group(group_shuffle(rng.random(len(items)), g), g, want)  # random inside each group
     return items[pick], g[pick]
+
+
+def group_shuffle(r: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """np.lexsort((r, group)) for r from Generator.random() (multiples of 2^-53 in [0, 1)) and groups below 2^10:
+    one stable sort of the exact integer keys group 2^53 + r 2^53, about twice as fast as the lexsort."""
+    if len(group) and group.max() >= 1 << 10:
+        return np.lexsort((r, group))
+    return np.argsort(group * (1 << 53) + (r * (1 << 53)).astype(np.int64), kind="stable")
 
 
 def first_per_group(order: np.ndarray, group: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -80,7 +80,7 @@ class Gated(Wrapper):
     def update(self, batch: EventBatch) -> None:
         self.inner._fold(batch, self.fold_arms)  # the same batch: per-arm sums shared
         self.calibration.resolve(batch, self.version, self._gate_step(batch))
-        self.pred.observe(batch.item, batch.rewards, versions=batch.policy_version)
+        self.pred.observe_batch(batch)
 
     def _gate_step(self, batch: EventBatch) -> dict:
         """Resolve the gate's pending predictions; its confusion counts of this step (the counters are at their

@@ -97,7 +97,7 @@ class Mopps(Strategy):
         if self.params.binarize:
             self.pred.observe(batch.item, successes(batch, True), batch.count, batch.policy_version)
         else:
-            self.pred.observe(batch.item, batch.rewards, versions=batch.policy_version)
+            self.pred.observe_batch(batch)
 
     def candidate_count(self, n: int) -> int:
         return self.params.ts_ratio * n

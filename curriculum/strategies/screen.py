@@ -86,7 +86,7 @@ class Screen(Wrapper):
     def update(self, batch: EventBatch) -> None:
         self.inner._fold(batch, self.fold_arms)  # the same batch: per-arm sums shared
         self.calibration.resolve(batch, self.version)
-        self.pred.observe(batch.item, batch.rewards, versions=batch.policy_version)
+        self.pred.observe_batch(batch)
         tokens = np.nan_to_num(group_tokens(batch))
         screen = batch.count <= self.params.screen_samples if self.screening else np.zeros(len(batch), bool)
         mixed = ~batch.degenerate & (batch.std > self.params.tolerance)
