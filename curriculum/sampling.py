@@ -135,7 +135,7 @@ def grouped_candidates(rng: np.random.Generator, want: np.ndarray, order: np.nda
     draws = np.where(asked, (1.3 * want).astype(np.int64) + 8, 0)
     g = np.repeat(np.arange(len(want)), draws)
     items = order[offsets[g] + (rng.random(len(g)) * sizes[g]).astype(np.int64)]
-    s = np.argsort(items)
+    s = np.argsort(items, kind="stable")  # (faster than the default here; a repeated item has one group)
     items, g = items[s], g[s]
     keep = np.concatenate(([True], items[1:] != items[:-1]))
     if exclude is not None:

@@ -71,7 +71,14 @@ class Filter(Strategy):
     def choose_in_arms(self, counts: np.ndarray, candidates: np.ndarray, arm: np.ndarray) -> np.ndarray:
         # choose() inside every arm at once: the same order (tier, then distance, then candidate order) per arm
         tier, dist = self._rank(candidates)
-        return candidates[first_per_group(np.lexsort((dist, tier, arm)), arm, counts)]
+        # np.lexsort((dist, tier, arm)) as two stable sorts (by distance, then by arm and tier as one small key):
+        # the same order, and the second is a radix sort
+        if len(counts) < 1 << 12:
+            order = np.argsort(dist, kind="stable")
+            order = order[np.argsort((arm * 4 + tier).astype(np.int16)[order], kind="stable")]
+        else:
+            order = np.lexsort((dist, tier, arm))
+        return candidates[first_per_group(order, arm, counts)]
 
     def _rank(self, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(tier, distance) of each candidate: see the module docstring; lower is preferred."""
