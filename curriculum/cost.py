@@ -33,6 +33,12 @@ def group_tokens(batch: EventBatch) -> np.ndarray:
     return batch.signals.get(TOKENS, np.full(len(batch), np.nan))
 
 
+def known_tokens(batch: EventBatch) -> np.ndarray:
+    """np.nan_to_num(group_tokens(batch)): 0 where not reported (no nan_to_num pass when none were)."""
+    tok = batch.signals.get(TOKENS)
+    return np.zeros(len(batch)) if tok is None else np.nan_to_num(tok)
+
+
 class CostLedger:
     def __init__(self) -> None:
         self.c = dict.fromkeys(FIELDS, 0.0)

@@ -28,7 +28,7 @@ import numpy as np
 from pydantic import Field
 
 from curriculum import calibration, gates
-from curriculum.cost import group_tokens
+from curriculum.cost import known_tokens
 from curriculum.events import EventBatch
 from curriculum.predictive import PRIOR_DOC, PredictiveState, Prior, arm_state, item_state, of_strategy
 from curriculum.registry import register
@@ -89,7 +89,7 @@ class Gated(Wrapper):
         _, first = calibration.first_rows(batch.item)
         retest = first[self.gate_kind[batch.item[first]] == gates.RETEST]  # rows that resolve a re-test
         self.retest_rollouts += int(batch.count[retest].sum())
-        self.retest_tokens += float(np.nan_to_num(group_tokens(batch)[retest]).sum())
+        self.retest_tokens += float(known_tokens(batch)[retest].sum())
         self.gate.resolve(batch.item, batch.degenerate)
         d = {n: getattr(self, "gate_" + n) - v for n, v in before.items()}
         return {"gate_tp": int(d["tp"]), "gate_fp": int(d["fp"]), "gate_fn": int(d["fn"]),

@@ -34,7 +34,7 @@ from pydantic import Field
 
 from curriculum import calibration
 from curriculum.betabinom import degenerate_probability
-from curriculum.cost import group_tokens
+from curriculum.cost import known_tokens
 from curriculum.events import EventBatch
 from curriculum.predictive import PredictiveState, item_state
 from curriculum.registry import register
@@ -87,7 +87,7 @@ class Screen(Wrapper):
         self.inner._fold(batch, self.fold_arms)  # the same batch: per-arm sums shared
         self.calibration.resolve(batch, self.version)
         self.pred.observe_batch(batch)
-        tokens = np.nan_to_num(group_tokens(batch))
+        tokens = known_tokens(batch)
         screen = batch.count <= self.params.screen_samples if self.screening else np.zeros(len(batch), bool)
         mixed = ~batch.degenerate & (batch.std > self.params.tolerance)
         # canonical order: an item with several groups in the step ends with its last row's verdict
