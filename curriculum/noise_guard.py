@@ -25,10 +25,12 @@ _SHIFTS6 = np.arange(6)  # row k of the six stacked per-arm sums lives at bins k
 
 
 def powers(lam: float, n: int) -> np.ndarray:
-    """lam ** arange(n + 1), cached per lam (the same values as lam ** k computed one by one)."""
+    """lam ** arange(n + 1) (at least), cached per lam (the same values as lam ** k computed one by one). Grown
+    by doubling: a never-seen item's age is the version itself, so n grows by one per step."""
     table = _POWERS.get(lam)
     if table is None or len(table) <= n:
-        table = _POWERS[lam] = lam ** np.arange(max(n + 1, 1024), dtype=np.float64)
+        size = max(n + 1, 1024, 2 * len(table) if table is not None else 0)
+        table = _POWERS[lam] = lam ** np.arange(size, dtype=np.float64)
     return table
 
 

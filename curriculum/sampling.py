@@ -155,6 +155,19 @@ def group_shuffle(r: np.ndarray, group: np.ndarray) -> np.ndarray:
     return np.argsort(group * (1 << 53) + (r * (1 << 53)).astype(np.int64), kind="stable")
 
 
+def smallest(keys: np.ndarray, n: int) -> np.ndarray:
+    """np.argsort(keys, kind="stable")[:n] (the n smallest, ties by position) without sorting all of the keys: a
+    partition finds the n-th smallest, and only the keys up to it are sorted."""
+    if n >= len(keys) or n <= 0:
+        return np.argsort(keys, kind="stable")[:n]
+    v = np.partition(keys, n - 1)[n - 1]
+    if np.isnan(v):
+        return np.argsort(keys, kind="stable")[:n]
+    below = np.flatnonzero(keys < v)
+    sel = np.concatenate([below, np.flatnonzero(keys == v)[: n - len(below)]])  # each part in position order
+    return sel[np.argsort(keys[sel], kind="stable")]
+
+
 def first_per_group(order: np.ndarray, group: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Positions of the first counts[a] rows of each group a, taking rows in `order` (a permutation that
     sorts `group`; within a group the rows keep their order in `order`)."""

@@ -38,6 +38,7 @@ from curriculum.predictive import (
     of_strategy,
 )
 from curriculum.registry import register
+from curriculum.sampling import smallest
 from curriculum.strategy import Strategy
 
 
@@ -107,10 +108,10 @@ class Mopps(Strategy):
         g = self.rng.beta(a, b)
         p = self.params
         if p.mode == "topk":
-            pos = np.argsort((g - p.target) ** 2, kind="stable")[:n]
+            pos = smallest((g - p.target) ** 2, n)
         else:
             dist = np.maximum(p.low - g, g - p.high).clip(0)  # 0 inside the band; candidates are in random order
-            pos = np.argsort(dist, kind="stable")[:n]
+            pos = smallest(dist, n)
         a, b = a[pos], b[pos]
         self.calibration.record(candidates[pos], a / (a + b), degenerate_probability(a, b, self.group_size))
         return candidates[pos]

@@ -40,6 +40,7 @@ from curriculum.events import EventBatch
 from curriculum.items import grow
 from curriculum.params import ItemLevelParams
 from curriculum.registry import register
+from curriculum.sampling import smallest
 from curriculum.strategy import Strategy
 
 _P1, _P2 = np.uint64(1_000_003), np.uint64(998_244_353)
@@ -231,7 +232,7 @@ class PCL(Strategy):
 
     def choose(self, n: int, candidates: np.ndarray) -> np.ndarray:
         v = self.predict(candidates)
-        return candidates[np.argsort(np.abs(v - self.params.target), kind="stable")[:n]]
+        return candidates[smallest(np.abs(v - self.params.target), n)]
 
     def details(self) -> dict:
         return {"value_mse": None if np.isnan(self.mse) else self.mse, "value_bias": self.b,
