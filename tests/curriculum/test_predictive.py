@@ -352,3 +352,22 @@ def test_skipped_items_are_still_retested_and_readmitted_when_they_change():
     before, after = np.mean(leased_a[100:200]), np.mean(leased_a[300:400])
     assert before < 1.0  # arm a is skipped (uniform would lease 4 of 8)...
     assert after > 3.0  # ...its re-tests saw it change, and it is admitted again
+
+
+def test_predict_and_the_kept_arm_prior_follow_every_observation():
+    """predict() is pass_rate() and p_degenerate() from one posterior, and the arm prior kept between folds is
+    always the fit of the current arm sums (it must not survive an observation)."""
+    rng = np.random.default_rng(2)
+    arms, p = two_levels(rng)
+    ps = PredictiveState(400, decay=0.95, arms=arms)
+    idx = np.arange(0, 400, 3)
+    fits = []
+    for v in range(4):
+        ps.observe(idx, (rng.random((len(idx), 8)) < p[idx, None]).astype(float), versions=v)
+        rate, q = ps.predict(idx, 8)
+        assert np.array_equal(rate, ps.pass_rate(idx)) and np.array_equal(q, ps.p_degenerate(idx, 8))
+        a0, b0 = fit_arm_prior(ps.arm_sums(), (ps.alpha0, ps.beta0))
+        got = ps.prior(idx)
+        assert np.array_equal(got[0], a0[arms[idx]]) and np.array_equal(got[1], b0[arms[idx]])
+        fits.append(a0.copy())
+    assert not np.array_equal(fits[0], fits[-1])  # the prior did move, so the check above saw fresh fits
