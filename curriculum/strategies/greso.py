@@ -78,7 +78,7 @@ class Greso(Strategy):
 
     def update(self, batch: EventBatch) -> None:
         self.calibration.resolve(batch, self.version)
-        self.pred.observe(batch.item, batch.rewards, versions=batch.policy_version)
+        self.pred.observe_batch(batch)
         p, n = self.params, len(batch)
         easy = float((batch.degenerate & (batch.mean >= 0.5)).sum()) / n
         hard = float((batch.degenerate & (batch.mean < 0.5)).sum()) / n
