@@ -85,7 +85,7 @@ class _Tap:
         self._observe(batch)
         self.other.observe(batch)
         self.pred.grow(self.pool.size)
-        self.pred.observe(batch.item, batch.rewards, versions=batch.policy_version)
+        self.pred.observe_batch(batch)
         self.version = max(self.version, int(batch.policy_version.max()))
 
 
