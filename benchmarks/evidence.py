@@ -47,7 +47,10 @@ NOISE = {"none": {"noise": "none"}, "coin": {"noise": "coin", "noise_items": 400
 #: label -> (registry name, params); oracle-target's arms are the run's target levels
 STRATEGIES = {"default": (DEFAULT_STRATEGY["name"], DEFAULT_STRATEGY["params"]), BASELINE: ("uniform", {}),
               "uniform+guard": ("uniform_guard", {}), "filter": ("filter", {}), "dump": ("dump", {}),
-              "oracle-target": ("target_only", {})}
+              "oracle-target": ("target_only", {}),
+              "mopps": ("mopps", {}), "greso": ("greso", {}),
+              "screen": ("screen", {"inner": DEFAULT_STRATEGY}), "gain": ("gain", {}),
+              "default+skip": ("gated", {"inner": DEFAULT_STRATEGY})}
 assert list(STRATEGIES) == LABELS
 #: smaller runs: `short` is the smoke slice's (a fresh clone finishes it in a few minutes), `tiny` the test's
 SIZES = {"short": {"warm_start": {"steps": 200}, "source_items": 500, "eval_items_per_level": 48, "train_steps": 12,
@@ -60,8 +63,11 @@ SLICES = {"smoke": {"pairs": [("arithmetic", "coin"), ("rg-terms", "mislabeled")
                     "strategies": ["default", BASELINE], "seeds": [0], "size": "short"},
           "required": {"setting": list(SETTINGS), "noise": list(NOISE), "strategies": ["default", BASELINE],
                        "seeds": [0, 1, 2, 3, 4]},
-          "baselines": {"setting": ["arithmetic"], "noise": ["coin", "mislabeled"], "strategies": list(STRATEGIES),
-                        "seeds": [0, 1, 2, 3, 4]}}
+          "baselines": {"setting": ["arithmetic"], "noise": ["coin", "mislabeled"], "strategies": LABELS[:6],
+                        "seeds": [0, 1, 2, 3, 4]},
+          # issue 17: the predicting strategies beside the default and uniform+DS, one realistic variant per family
+          "predictive": {"pairs": [("arithmetic", "coin"), ("rg-terms", "mislabeled")],
+                         "strategies": LABELS[6:], "seeds": [0, 1, 2, 3, 4]}}
 
 
 def run_config(setting: str, noise: str, label: str, seed: int, size: str | None, out: Path, steps: int | None):

@@ -20,7 +20,9 @@ import numpy as np
 TARGET_BAND = (0.02, 0.9)
 BASELINE = "uniform+DS"
 #: the strategies of the tables, in their order (benchmarks/evidence.py maps each to a registry strategy)
-LABELS = ["default", BASELINE, "uniform+guard", "filter", "dump", "oracle-target"]
+LABELS = ["default", BASELINE, "uniform+guard", "filter", "dump", "oracle-target",
+          # issue 17: the strategies that decide before the rollout
+          "mopps", "greso", "screen", "gain", "default+skip"]
 TRAILING = 3
 BUDGET_SHARES = (0.25, 0.5, 1.0)
 

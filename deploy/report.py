@@ -49,12 +49,14 @@ def controller_share(ts: dict) -> float:
 
 def target_curve(run: dict, targets: list[str], group_size: int, warm: dict) -> list[dict]:
     """(rollouts generated so far, seconds, mean pass rate on the target levels) at the warm start and at every
-    evaluation. Rollouts are read off the queue's `produced` counter: every group the students generated,
-    degenerate and stale ones included."""
+    evaluation. Rollouts and tokens are read off the queue's `produced_samples` / `produced_tokens` counters:
+    every sample the students generated, degenerate and stale ones and screens included (records made before
+    those counters count groups x group_size)."""
     mean = lambda d: sum(d[c] for c in targets) / max(len(targets), 1)  # noqa: E731
-    return [{"step": 0, "rollouts": 0, "seconds": 0.0, "pass_rate": mean(warm["pass_rate"]),
+    return [{"step": 0, "rollouts": 0, "tokens": 0, "seconds": 0.0, "pass_rate": mean(warm["pass_rate"]),
              "greedy": mean(warm["greedy"])}] + [
-        {"step": h["step"], "rollouts": h["queue"]["produced"] * group_size, "seconds": h["time"] - run["started"],
+        {"step": h["step"], "rollouts": h["queue"].get("produced_samples", h["queue"]["produced"] * group_size),
+         "tokens": h["queue"].get("produced_tokens"), "seconds": h["time"] - run["started"],
          "pass_rate": mean(h["eval_pass"]), "greedy": mean(h["eval"])} for h in run["history"] if "eval" in h]
 
 

@@ -60,12 +60,14 @@ class RolloutQueue:
     # -- producers -----------------------------------------------------------------------------
     def put(self, groups: Iterable[Group]) -> list[str]:
         pipe = self.r.pipeline(transaction=False)
-        n = 0
+        n = samples = tokens = 0
         for g in groups:
             pipe.xadd(self.stream, {"g": encode(g)})
-            n += 1
-        pipe.hincrby(self.counters, "produced", n)
-        return [x.decode() for x in pipe.execute()[:-1]]
+            n, samples, tokens = n + 1, samples + len(g.rewards), tokens + sum(len(c) for c in g.completions)
+        # groups differ in size (a screen leases a few samples), so rollouts are counted as samples, not groups
+        for key, v in (("produced", n), ("produced_samples", samples), ("produced_tokens", tokens)):
+            pipe.hincrby(self.counters, key, v)
+        return [x.decode() for x in pipe.execute()[:-3]]
 
     def depth(self) -> int:
         return int(self.r.xlen(self.stream))

@@ -50,6 +50,14 @@ def test_dead_consumer_groups_are_reclaimed_and_trained_once(queue):
     assert sorted(trained) == sorted(f"item-{i}" for i in range(10))
     s = queue.stats()
     assert (s["depth"], s["pending"], s["acked"], s["produced"], s["claimed"]) == (0, 0, 10, 10, 6)
+    assert (s["produced_samples"], s["produced_tokens"]) == (20, 20)  # 2 one-token completions a group
+
+
+def test_produced_counts_samples_and_tokens_of_groups_of_any_size(queue):
+    queue.put([Group([1], [[3, 4, 5]] * 4, [[0.0] * 3] * 4, [0.0, 1.0, 0.0, 1.0], "d1", 0, "screened"),
+               Group([1], [[3]] * 8, [[0.0]] * 8, [1.0] * 8, "d1", 0, "full")])
+    s = queue.stats()
+    assert (s["produced"], s["produced_samples"], s["produced_tokens"]) == (2, 12, 4 * 3 + 8)
 
 
 def test_a_live_consumer_keeps_its_groups(queue):
