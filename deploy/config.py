@@ -56,6 +56,8 @@ class RunConfig(BaseModel):
     backend: str = Field("hf", description="hf | vllm")
     train_steps: int = Field(200, ge=1, description="GRPO steps (the main job is a demonstration: 200 keep it under "
                              "10 minutes on 2 cores; the benchmarks pin their own, 250)")
+    rollout_budget: int | None = Field(None, ge=1, description="end a run once its students generated this many "
+                                       "samples (at the end of that step), or after train_steps")
     groups_per_step: int = Field(32, ge=1)
     trainer_workers: int = Field(1, ge=1)
     eval_every: int = Field(15, ge=1, description="steps between evaluations")

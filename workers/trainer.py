@@ -43,6 +43,9 @@ class TrainerConfig(BaseModel):
                                           "strategies of one seed share their evaluation noise (paired) and seeds "
                                           "do not")
     temperature: float = Field(1.0, ge=0, description="the students' sampling temperature (for the pass rate)")
+    rollout_budget: int | None = Field(None, ge=1, description="stop after the step at which the students have "
+                                       "generated this many samples (the queue's produced_samples; the step "
+                                       "evaluates every category), or at `steps`, whichever comes first")
     checkpoint_every: int = Field(50, ge=1, description="steps between Ray Train checkpoints")
     storage_path: str | None = Field(None, description="where Ray Train keeps checkpoints")
     grpo: GRPOConfig = Field(default_factory=GRPOConfig)
@@ -142,24 +145,38 @@ def eval_sampling_seed(run_seed: int, index: int) -> int:
     return int(np.random.SeedSequence([run_seed, index, 7207]).generate_state(1)[0])
 
 
-def evaluate(cfg: TrainerConfig, step: int, model, tok) -> dict:
+def evaluate(cfg: TrainerConfig, step: int, model, tok, last: bool) -> dict:
     """Pass rate and greedy accuracy on held-out items. The whole map costs ~4 s on 2 cores and stalls students
     and trainer alike: mid-run, only the tracked categories; the last step draws the full map."""
     from workers.warm_start import pass_rates
 
-    items = cfg.eval_items if step == cfg.steps or cfg.eval_track is None else [
+    items = cfg.eval_items if last or cfg.eval_track is None else [
         e for e in cfg.eval_items if e["category"] in cfg.eval_track]
     eval_pass, greedy = pass_rates(model, tok, items, cfg.eval_max_tokens, cfg.eval_samples, cfg.temperature,
                                    seed=eval_sampling_seed(cfg.eval_seed, -(-step // cfg.eval_every)))
     return {"eval_pass": eval_pass, "eval": greedy}
 
 
-def report_checkpoint(cfg: TrainerConfig, step: int, rank: int, model, tok, m: dict) -> None:
+def budget_spent(cfg: TrainerConfig, queue) -> bool:
+    """Whether the rollout budget is spent, agreed by every rank (each reads the shared counter at its own moment,
+    so rank 0's reading is broadcast: all ranks stop after the same step)."""
+    import torch
+    import torch.distributed as dist
+
+    if cfg.rollout_budget is None:
+        return False
+    flag = torch.tensor([int(queue.stats().get("produced_samples", 0) >= cfg.rollout_budget)])
+    if dist.is_available() and dist.is_initialized():
+        dist.broadcast(flag, src=0)
+    return bool(flag.item())
+
+
+def report_checkpoint(cfg: TrainerConfig, step: int, rank: int, model, tok, m: dict, last: bool) -> None:
     """ray.train.report blocks until Ray Train's controller polls (every ~2 s): call it (on every rank, the same
     number of times) only with a checkpoint; per-step metrics go to Redis."""
     import ray.train
 
-    if step % cfg.checkpoint_every != 0 and step != cfg.steps:
+    if step % cfg.checkpoint_every != 0 and not last:
         return
     ckpt = None
     if rank == 0 and cfg.storage_path:
@@ -200,13 +217,16 @@ def train_loop(config: dict) -> None:
         m = logged_grpo_step(model, opt, [d.group for d in used], cfg.grpo, tok.pad_token_id, logger, ref_model=ref)
         t_train = time.perf_counter() - t1
         dropped, read = groups.commit(used)
+        last = step == cfg.steps or budget_spent(cfg, queue)
         if weights:
             weights.publish(step, model.state_dict())
             rec = step_record(step, t_wait, t_train, used, dropped, read, m, queue.stats(), arms)
-            if step % cfg.eval_every == 0 or step == cfg.steps:
-                rec.update(evaluate(cfg, step, model, tok))
+            if step % cfg.eval_every == 0 or last:
+                rec.update(evaluate(cfg, step, model, tok, last))
             r.rpush(metrics_key(cfg.experiment), json.dumps(rec))
-        report_checkpoint(cfg, step, rank, model, tok, m)
+        report_checkpoint(cfg, step, rank, model, tok, m, last)
+        if last:
+            break
     if logger:
         logger.finish(model)
 

@@ -32,6 +32,8 @@ class CoachParams(StrategyParams):
     start: int = Field(0, ge=0, description="the starting level (position on the ladder; clamped to the top)")
     replay: float = Field(0.0, ge=0, lt=1, description="share of draws spread over the levels below the current")
     frozen: bool = Field(False, description="never move (the fixed-difficulty baseline)")
+    arms: list[str] = Field(default_factory=list, description="the ladder's arms (empty: every arm with a prior "
+                            "difficulty); the others are never drawn, e.g. a longer horizon kept for evaluation")
 
     @model_validator(mode="after")
     def _order(self) -> CoachParams:
@@ -65,6 +67,8 @@ class Coach(Strategy):
         members = self.pool.arm_members()
         key = np.array([np.nanmean(d[m]) if len(m) and np.isfinite(d[m]).any() else np.nan for m in members])
         ranked = np.flatnonzero(np.isfinite(key))
+        if self.params.arms:
+            ranked = np.array([a for a in ranked if self.pool.categories[a] in self.params.arms], dtype=np.int64)
         return ranked[np.lexsort((ranked, key[ranked]))]
 
     def on_grow(self, old_items: int, old_arms: int) -> None:

@@ -35,6 +35,8 @@ class HorizonParams(StrategyParams):
     start: int = Field(0, ge=0, description="starting stage (position on the ladder; the last = target-only)")
     replay: float = Field(0.0, ge=0, lt=1, description="share of draws spread over the shorter horizons")
     frozen: bool = Field(False, description="never advance (training at the starting horizon only)")
+    arms: list[str] = Field(default_factory=list, description="the ladder's horizons (empty: every arm with a prior "
+                            "difficulty); the others are never drawn, e.g. a longer horizon kept for evaluation")
 
     @model_validator(mode="after")
     def _window(self) -> HorizonParams:

@@ -99,6 +99,18 @@ def test_horizon_target_only_baseline_starts_at_the_top():
     assert level_name(s) == "L3"
 
 
+def test_a_ladder_over_named_arms_never_climbs_past_its_top_nor_draws_the_others():
+    s = make_strategy("horizon", ladder_pool(), {"arms": ["L1", "L0"], "min_groups": 16, "window": 16})
+    assert level_name(s) == "L0"  # sorted by difficulty, whatever the order given
+    drawn = set()
+    for _ in range(6):
+        drawn |= set(s.pool.category[step(s, 1.0).indices].tolist())
+    assert level_name(s) == "L1"  # mastered, but L2 and L3 are not on this ladder
+    assert drawn == {s.pool.categories.index("L0"), s.pool.categories.index("L1")}
+    c = make_strategy("coach", ladder_pool(), {"arms": ["L2"], "start": 5})
+    assert level_name(c) == "L2"
+
+
 def test_ladder_params_are_validated():
     with pytest.raises(InvalidParams, match="lower_below"):
         make_strategy("coach", ladder_pool(), {"raise_at": 0.3, "lower_below": 0.5})
