@@ -80,25 +80,28 @@ def run(stack, label: str, h: int, seed: int, budget: int, size: str | None, out
             "degenerate_share": res["final_state"]["degenerate_ratio"], "wall_s": round(time.time() - t0, 1)}
 
 
+def level_curve(r: dict, level: str) -> list[dict]:
+    return [{"rollouts": p["rollouts"], "pass_rate": p[level]} for p in r["curve"]]
+
+
 def summarise(records: list[dict]) -> dict:
     out = {}
     for label in dict.fromkeys(r["label"] for r in records):
         rows = []
         for r in (x for x in records if x["label"] == label):
             hH, hL = f"h{r['horizon']}", f"h{r['horizon'] + 1}"
-            at = lambda c, share: value_at([{"rollouts": p["rollouts"], "pass_rate": p[c]} for p in r["curve"]],  # noqa: E731
-                                           share * r["budget"])
+            H, L = level_curve(r, hH), level_curve(r, hL)
             target = r["curve"][0][hH] + GAIN
-            rows.append({"seed": r["seed"], "target": target, "to_target": rollouts_to_target(
-                [{"rollouts": p["rollouts"], "pass_rate": p[hH]} for p in r["curve"]], target),
-                "H_50": at(hH, 0.5), "H_100": at(hH, 1.0), "L_50": at(hL, 0.5), "L_100": at(hL, 1.0),
-                "steps": r["steps"], "degenerate_share": r["degenerate_share"], "wall_s": r["wall_s"],
-                "by_category": r["rollouts_by_category"]})
+            rows.append({"seed": r["seed"], "target": target, "to_target": rollouts_to_target(H, target),
+                         "H_50": value_at(H, 0.5 * r["budget"]), "H_100": value_at(H, r["budget"]),
+                         "L_50": value_at(L, 0.5 * r["budget"]), "L_100": value_at(L, r["budget"]),
+                         "steps": r["steps"], "degenerate_share": r["degenerate_share"], "wall_s": r["wall_s"],
+                         "by_category": r["rollouts_by_category"]})
         reached = [x["to_target"] for x in rows if x["to_target"] is not None]
-        med = lambda k: statistics.median(x[k] for x in rows)  # noqa: E731
         out[label] = {"seeds": rows, "reached": len(reached), "to_target_median": statistics.median(reached)
                       if len(reached) == len(rows) else None,
-                      **{k: med(k) for k in ("H_50", "H_100", "L_50", "L_100", "degenerate_share", "wall_s")}}
+                      **{k: statistics.median(x[k] for x in rows)
+                         for k in ("H_50", "H_100", "L_50", "L_100", "degenerate_share", "wall_s")}}
     return out
 
 

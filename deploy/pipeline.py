@@ -85,7 +85,8 @@ def trainer_config(cfg: RunConfig, name: str, redis_url: str, policy: str, out: 
     from workers.trainer import TrainerConfig
 
     return TrainerConfig(experiment=name, redis_url=redis_url, model_path=policy, steps=cfg.train_steps,
-                         rollout_budget=cfg.rollout_budget, groups_per_step=cfg.groups_per_step, num_workers=cfg.trainer_workers,
+                         rollout_budget=cfg.rollout_budget, groups_per_step=cfg.groups_per_step,
+                         num_workers=cfg.trainer_workers,
                          max_staleness=cfg.max_staleness, eval_every=cfg.eval_every, eval_items=eval_items(cfg),
                          eval_track=targets or None,
                          eval_max_tokens=cfg.max_tokens, eval_samples=cfg.group_size, temperature=cfg.temperature,
