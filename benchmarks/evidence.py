@@ -50,7 +50,9 @@ STRATEGIES = {"default": (DEFAULT_STRATEGY["name"], DEFAULT_STRATEGY["params"]),
               "oracle-target": ("target_only", {}),
               "mopps": ("mopps", {}), "greso": ("greso", {}),
               "screen": ("screen", {"inner": DEFAULT_STRATEGY}), "gain": ("gain", {}),
-              "default+skip": ("gated", {"inner": DEFAULT_STRATEGY})}
+              "default+skip": ("gated", {"inner": DEFAULT_STRATEGY}),
+              # the ladder's 2nd level (rg-terms: t3, the warm start's pass rate nearest 0.5), never moved
+              "coach": ("coach", {}), "fixed-middle": ("coach", {"frozen": True, "start": 1})}
 assert list(STRATEGIES) == LABELS
 #: smaller runs: `short` is the smoke slice's (a fresh clone finishes it in a few minutes), `tiny` the test's
 SIZES = {"short": {"warm_start": {"steps": 200}, "source_items": 500, "eval_items_per_level": 48, "train_steps": 12,
@@ -67,7 +69,9 @@ SLICES = {"smoke": {"pairs": [("arithmetic", "coin"), ("rg-terms", "mislabeled")
                         "seeds": [0, 1, 2, 3, 4]},
           # issue 17: the predicting strategies beside the default and uniform+DS, one realistic variant per family
           "predictive": {"pairs": [("arithmetic", "coin"), ("rg-terms", "mislabeled")],
-                         "strategies": LABELS[6:], "seeds": [0, 1, 2, 3, 4]}}
+                         "strategies": LABELS[6:11], "seeds": [0, 1, 2, 3, 4]},
+          # issue 18: the attribute curriculum against a fixed middle level (default and uniform+DS: `required`)
+          "attributes": {"pairs": [("rg-terms", "none")], "strategies": LABELS[11:], "seeds": [0, 1, 2, 3, 4]}}
 
 
 def run_config(setting: str, noise: str, label: str, seed: int, size: str | None, out: Path, steps: int | None):

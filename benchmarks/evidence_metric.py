@@ -22,7 +22,9 @@ BASELINE = "uniform+DS"
 #: the strategies of the tables, in their order (benchmarks/evidence.py maps each to a registry strategy)
 LABELS = ["default", BASELINE, "uniform+guard", "filter", "dump", "oracle-target",
           # issue 17: the strategies that decide before the rollout
-          "mopps", "greso", "screen", "gain", "default+skip"]
+          "mopps", "greso", "screen", "gain", "default+skip",
+          # issue 18: the attribute curriculum (rg-terms' number of terms is a reasoning-gym difficulty attribute)
+          "coach", "fixed-middle"]
 TRAILING = 3
 BUDGET_SHARES = (0.25, 0.5, 1.0)
 
