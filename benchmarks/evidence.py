@@ -107,7 +107,7 @@ def run_cell(stack, cfg, label: str, path: Path) -> dict:
     """One training run; its record goes to `path` only when complete (so an interrupted cell runs again)."""
     from deploy.config import StrategyChoice, target_levels
     from deploy.pipeline import prepare_policy, run_one
-    from deploy.report import target_curve
+    from deploy.report import calibration_history, predictions, target_curve
 
     t0 = time.time()
     folder = Path(cfg.out)
@@ -127,6 +127,9 @@ def run_cell(stack, cfg, label: str, path: Path) -> dict:
               "rollouts_by_category": by_cat,
               "final": {"pass_rate": evals[-1]["eval_pass"], "greedy": evals[-1]["eval"]} if evals else {},
               "arm_weights": run["history"][-1]["arm_weights"] if run["history"] else {},
+              "degenerate_share": run["final_state"]["degenerate_ratio"],
+              # the service's own accounting: cost in rollouts and tokens, the lease-time predictions' calibration
+              **predictions(run["final_state"]), "calibration_history": calibration_history(run),
               "train_steps": cfg.train_steps, "run_wall_s": round(run["wall_s"], 1),
               "cell_wall_s": round(time.time() - t0, 1)}
     path.parent.mkdir(parents=True, exist_ok=True)
