@@ -1,10 +1,12 @@
 """h1 chains on the REAL GRPO learner (issue 18): the horizon curriculum against training at the target horizon
 only (h1's baseline) and uniform over the horizons, at an equal rollout budget, evaluated at a longer horizon too.
 
-Setting (fixed before the runs): the `chain` source (arithmetic step 1 "a=x+y", steps 2..h add or subtract a
-digit, values in [0, 99], only the final answer graded exactly), horizons 1..H+1. The tiny policy is
-warm-started on horizon 1 only (300 SFT steps, pinned numerics: it can do single steps), then each strategy
-trains on horizons 1..H; horizon H+1 is never trained, only evaluated (h1 evaluates beyond the trained horizons).
+Setting: the `chain` source (arithmetic step 1 "a=x+y", steps 2..h add or subtract a digit, values in [0, 99],
+only the final answer graded exactly), horizons 1..H+1. The tiny policy is warm-started (pinned numerics) on the
+horizons of `--sft` (default h1 only: it can do single steps), then each strategy trains on horizons 1..H;
+horizon H+1 is never trained, only evaluated (h1 evaluates beyond the trained horizons). The answer comes with no
+intermediate results written out, so a horizon-h chain is one h-term sum for the policy (like rg-terms' terms):
+`--sft h1 h2` also teaches two-step chains, the tiny model's stand-in for a base model that can partly chain.
 
     horizon      h1's stage-wise curriculum (`horizon`, its defaults; its ladder is h1..hH)
     target-only  every draw at h = H (h1's baseline: `target_only` over hH)
@@ -15,10 +17,11 @@ the strategies spend the same rollouts. Metric: per evaluation, the pass rate (8
 chains per horizon, paired across strategies) at H and at H+1; primary: rollouts until the trailing mean of 3
 evaluations of p(H) reaches the warm start's p(H) + 0.15; secondary: p(H) and p(H+1) at 50% and 100% of the budget.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/chains_real.py [--seeds 0] [--horizon 3] [--budget 100000]
+    PYTHONPATH=. .venv/bin/python benchmarks/chains_real.py [--sft h1] [--seeds 0] [--horizon 3] [--budget 100000]
         [--strategies horizon target-only uniform] [--size tiny] [--out benchmarks/results/chains_real]
 
-One JSON per run (<out>/<strategy>/seed<k>.json; a run on disk is not run again), then chains_real.{md,json,png}.
+One JSON per run (<out>/sft-<horizons>/<strategy>/seed<k>.json; a run on disk is not run again), then
+chains_real.{md,json,png} in <out>/sft-<horizons>.
 """
 from __future__ import annotations
 
@@ -38,9 +41,9 @@ RESULTS = ROOT / "benchmarks" / "results" / "chains_real"
 GAIN = 0.15
 #: run fields of every strategy (the evidence benchmark's learner: groups of 8, 32 a step, lr 5e-5)
 RUN = {"group_size": 8, "groups_per_step": 32, "train_steps": 1000, "eval_every": 20, "eval_items_per_level": 128,
-       "max_tokens": 4, "grpo": {"lr": 5e-5}, "warm_start": {"steps": 300, "mix": {"h1": 1.0}}, "compare": []}
+       "max_tokens": 4, "grpo": {"lr": 5e-5}, "warm_start": {"steps": 300}, "compare": []}
 SIZES = {"tiny": {"train_steps": 50, "eval_every": 1, "eval_items_per_level": 4, "groups_per_step": 4,
-                  "rollout_batch": 8, "warm_start": {"steps": 10, "mix": {"h1": 1.0}}}}
+                  "rollout_batch": 8, "warm_start": {"steps": 10}}}
 
 
 def strategies(h: int) -> dict[str, dict]:
@@ -50,21 +53,22 @@ def strategies(h: int) -> dict[str, dict]:
             "uniform": {"name": "target_only", "params": {"arms": ladder}}}
 
 
-def run_config(label: str, h: int, seed: int, budget: int, size: str | None, out: Path):
+def run_config(label: str, h: int, seed: int, budget: int, size: str | None, out: Path, sft: list[str]):
     from deploy.config import RunConfig
 
     fields = {**RUN, **(SIZES[size] if size else {})}
+    fields["warm_start"] = {**fields["warm_start"], "mix": {c: 1.0 for c in sft}}
     return RunConfig.model_validate({
         **fields, "name": f"chains-{label}-s{seed}", "seed": seed, "rollout_budget": budget,
         "source": {"kind": "chain", "max_horizon": h + 1, "per_arm": 128, "ops": ["+", "-"]},
         "strategy": strategies(h)[label], "out": str(out / "work"), "warm_start_cache": str(out / "warm-start")})
 
 
-def run(stack, label: str, h: int, seed: int, budget: int, size: str | None, out: Path) -> dict:
+def run(stack, label: str, h: int, seed: int, budget: int, size: str | None, out: Path, sft: list[str]) -> dict:
     from deploy.pipeline import prepare_policy, run_one
 
     t0 = time.time()
-    cfg = run_config(label, h, seed, budget, size, out)
+    cfg = run_config(label, h, seed, budget, size, out, sft)
     policy, warm = prepare_policy(cfg, Path(cfg.out))
     levels = [f"h{h}", f"h{h + 1}"]
     res = run_one(cfg, cfg.strategy, stack, policy, Path(cfg.out), levels)
@@ -72,7 +76,8 @@ def run(stack, label: str, h: int, seed: int, budget: int, size: str | None, out
         {"step": x["step"], "rollouts": x["queue"]["produced_samples"], **{c: x["eval_pass"][c] for c in levels}}
         for x in res["history"] if "eval_pass" in x]
     last = res["history"][-1]
-    return {"label": label, "seed": seed, "horizon": h, "budget": budget, "strategy": cfg.strategy.model_dump(),
+    return {"label": label, "seed": seed, "horizon": h, "budget": budget, "sft": sft,
+            "strategy": cfg.strategy.model_dump(),
             "warm_start": {k: warm[k] for k in ("pass_rate", "greedy", "checksum") if k in warm},
             "curve": curve, "steps": last["step"], "rollouts": res["rollouts"],
             "rollouts_by_category": res["rollouts_by_category"],
@@ -152,8 +157,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--budget", type=int, default=100_000, help="rollouts (samples) per run")
     ap.add_argument("--strategies", nargs="+", default=list(strategies(1)), choices=list(strategies(1)))
     ap.add_argument("--size", choices=sorted(SIZES), help="a smaller run (tiny: the test's)")
+    ap.add_argument("--sft", nargs="+", default=["h1"], help="horizons of the SFT warm start")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
+    if any(c not in [f"h{k}" for k in range(1, args.horizon + 1)] for c in args.sft):
+        ap.error(f"--sft takes trained horizons h1..h{args.horizon}")
+    args.out = args.out / f"sft-{'-'.join(args.sft)}"
     path = lambda label, seed: args.out / label / f"seed{seed}.json"  # noqa: E731
     todo = [(lab, s) for s in args.seeds for lab in args.strategies if not path(lab, s).exists()]
     print(f"{len(args.seeds) * len(args.strategies) - len(todo)} runs on disk, {len(todo)} to run", flush=True)
@@ -162,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
         stack.start()
         try:
             for label, seed in todo:
-                rec = run(stack, label, args.horizon, seed, args.budget, args.size, args.out)
+                rec = run(stack, label, args.horizon, seed, args.budget, args.size, args.out, args.sft)
                 path(label, seed).parent.mkdir(parents=True, exist_ok=True)
                 path(label, seed).write_text(json.dumps(rec, indent=1))
                 print(f"{label}/seed{seed}: {rec['wall_s']:.0f} s, {rec['steps']} steps, final "

@@ -48,9 +48,9 @@ def test_a_tiny_horizon_run_stops_at_its_budget_and_never_trains_the_longer_hori
                            "--horizon", "2", "--budget", "200", "--strategies", "horizon", "--out", str(tmp_path)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    rec = json.loads((tmp_path / "horizon" / "seed0.json").read_text())
+    rec = json.loads((tmp_path / "sft-h1" / "horizon" / "seed0.json").read_text())
     assert rec["steps"] < 50  # the budget, not train_steps, ended the run
     assert rec["curve"][-1]["rollouts"] >= 200
     assert rec["rollouts_by_category"] and "h3" not in rec["rollouts_by_category"]  # h3: evaluated, never drawn
     assert set(rec["final"]["pass_rate"]) == {"h1", "h2", "h3"}  # the last step evaluates every horizon
-    assert (tmp_path / "chains_real.md").exists()
+    assert (tmp_path / "sft-h1" / "chains_real.md").exists()
