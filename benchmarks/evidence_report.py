@@ -50,6 +50,30 @@ def table(noise: str, cells: list[dict], summary: dict) -> list[str]:
                      f"{'(reference)' if label == BASELINE else fmt_ratio(s)} | {worst} | "
                      f"{s['at_25']:.3f} / {s['at_50']:.3f} / {s['at_100']:.3f} | {s['auc']:.3f} | {fin} | "
                      f"{share:.2f} | {s['wall_s']:.0f} |")
+    return lines + [""] + cost_table(cells, order)
+
+
+def cost_table(cells: list[dict], order: list[str]) -> list[str]:
+    """Per cell that recorded them (cells run before the service's cost accounting reached the record have none):
+    the service's own cost accounting and the calibration of the strategy's lease-time predictions."""
+    rows = [c for label in order for c in sorted(cells, key=lambda c: c["seed"])
+            if c["label"] == label and c.get("cost")]
+    if not rows:
+        return []
+    f = lambda v, fmt: "—" if v is None else format(v, fmt)  # noqa: E731
+    lines = ["Cost (the service's accounting, whole run) and calibration of lease-time predictions:", "",
+             "| strategy | seed | rollouts | tokens | waste share | tokens / informative group | screening "
+             "rollouts | gate re-test rollouts | Spearman (run / latest) | Brier | gate precision / recall |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|"]
+    for c in rows:
+        cost, pr = c["cost"], c.get("predictions") or {}
+        cells_ = [f"{cost['rollouts']:,}", f"{cost['tokens']:,}", f(cost["waste_share"], ".2f"),
+                  f(cost["tokens_per_informative_group"], ".1f"), f(pr.get("screen_rollouts"), ",.0f"),
+                  f(pr.get("skip_gate_retest_rollouts"), ",.0f"),
+                  f"{f(pr.get('calibration_spearman'), '.2f')} / {f(pr.get('calibration_spearman_latest'), '.2f')}",
+                  f(pr.get("calibration_brier"), ".3f"),
+                  f"{f(pr.get('skip_gate_precision'), '.2f')} / {f(pr.get('skip_gate_recall'), '.2f')}"]
+        lines.append(f"| {c['label']} | {c['seed']} | " + " | ".join(cells_) + " |")
     return lines + [""]
 
 
