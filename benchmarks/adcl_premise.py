@@ -53,17 +53,10 @@ def held_out(n: int) -> list[dict]:
     return [it for lv in LEVELS for it in [x for x in items if x["category"] == lv][:n]]
 
 
-def item_rates(path: str, items: list[dict], samples: int, seed: int) -> np.ndarray:
-    from workers.backends.hf import HFBackend
-    from workers.model import load_policy
-    from workers.verifiers import Verifier
+def item_rates(model, tok, items: list[dict], samples: int, seed: int) -> np.ndarray:
+    from workers.warm_start import sampled_scores
 
-    model, tok = load_policy(path)
-    be = HFBackend("", model=model, tokenizer=tok, device="cpu")
-    outs = be.generate([it["prompt"] for it in items], samples, 6, temperature=1.0, seed=seed)
-    v = Verifier()
-    return np.array([np.mean([v.score({**it, "sample_key": str(k)}, o.text) for k, o in enumerate(os_)])
-                     for it, os_ in zip(items, outs)])
+    return np.array([np.mean(sc) for sc in sampled_scores(model, tok, items, 6, samples, 1.0, seed)])
 
 
 def bootstrap(level: np.ndarray, p: np.ndarray, n: int = 1000, seed: int = 0) -> tuple[float, float]:
@@ -81,6 +74,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "adcl_premise.json")
     args = ap.parse_args(argv)
+    from workers.model import load_policy
+
     items = held_out(args.items)
     level = np.array([LEVELS.index(it["category"]) for it in items])
     ckpts = sorted(args.run_dir.glob("policy-v*"), key=lambda p: int(re.search(r"\d+$", p.name).group()))
@@ -91,8 +86,9 @@ def main(argv: list[str] | None = None) -> dict:
           "retest (per level) |")
     print("|---|---|---|---|---|")
     for step, path in policies:
-        a = item_rates(str(path), items, args.samples, seed=2 * step + 1)
-        b = item_rates(str(path), items, args.samples, seed=2 * step + 2)
+        model, tok = load_policy(str(path))
+        a = item_rates(model, tok, items, args.samples, seed=2 * step + 1)
+        b = item_rates(model, tok, items, args.samples, seed=2 * step + 2)
         if base is None:  # the levels with spread at the warm start, fixed for every row
             base = a
             spread = [k for k in range(len(LEVELS)) if 0.05 <= a[level == k].mean() <= 0.95]

@@ -58,24 +58,37 @@ def warm_start(model, tok, source, cfg: WarmStartConfig) -> list[float]:
     return losses
 
 
+def sampled_scores(model, tok, items: list[dict], max_tokens: int, samples: int = 8, temperature: float = 1.0,
+                   seed: int = 0) -> list[list[float]]:
+    """Per item: the rewards of its own verifier over `samples` completions at `temperature` (what GRPO sees)."""
+    from workers.verifiers import Verifier
+
+    verifier = Verifier()
+    outs = _backend(model, tok).generate([it["prompt"] for it in items], samples, max_tokens,
+                                         temperature=temperature, seed=seed)
+    return [[verifier.score({**it, "sample_key": str(k)}, o.text) for k, o in enumerate(os_)]
+            for it, os_ in zip(items, outs)]
+
+
+def _backend(model, tok):
+    from workers.backends.hf import HFBackend
+
+    return HFBackend("", model=model, tokenizer=tok, device=str(next(model.parameters()).device))
+
+
 def pass_rates(model, tok, items: list[dict], max_tokens: int, samples: int = 8, temperature: float = 1.0,
                seed: int = 0) -> tuple[dict[str, float], dict[str, float]]:
-    """Per category: the pass rate under sampling (mean reward of the items' own verifier over `samples`
-    completions at `temperature`: what GRPO sees) and greedy exact-match accuracy."""
-    from workers.backends.hf import HFBackend
-    from workers.verifiers import Verifier, exact
+    """Per category: the pass rate under sampling (mean of `sampled_scores`) and greedy exact-match accuracy."""
+    from workers.verifiers import exact
 
     if not items:
         return {}, {}
-    be = HFBackend("", model=model, tokenizer=tok, device=str(next(model.parameters()).device))
-    verifier = Verifier()
-    sampled = be.generate([it["prompt"] for it in items], samples, max_tokens, temperature=temperature, seed=seed)
-    greedy = be.generate([it["prompt"] for it in items], 1, max_tokens, temperature=0)
+    scores = sampled_scores(model, tok, items, max_tokens, samples, temperature, seed)
+    greedy = _backend(model, tok).generate([it["prompt"] for it in items], 1, max_tokens, temperature=0)
     rate: dict[str, list[float]] = {}
     acc: dict[str, list[float]] = {}
-    for it, outs, g in zip(items, sampled, greedy):
-        rate.setdefault(it["category"], []).extend(
-            verifier.score({**it, "sample_key": str(k)}, o.text) for k, o in enumerate(outs))
+    for it, sc, g in zip(items, scores, greedy):
+        rate.setdefault(it["category"], []).extend(sc)
         acc.setdefault(it["category"], []).append(exact(it, g[0].text))
     mean = lambda d: {k: float(np.mean(v)) for k, v in sorted(d.items())}  # noqa: E731
     return mean(rate), mean(acc)

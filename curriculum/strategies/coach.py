@@ -24,9 +24,9 @@ from curriculum.registry import register
 from curriculum.strategy import Strategy
 
 
-class CoachParams(StrategyParams):
-    raise_at: float = Field(0.7, gt=0, le=1, description="pass rate at the current level that moves one level up")
-    lower_below: float = Field(0.2, ge=0, lt=1, description="pass rate at the current level that moves one down")
+class LadderParams(StrategyParams):
+    """What every difficulty ladder (coach, horizon) takes: how it reads the current level and which arms it holds."""
+
     window: int = Field(64, ge=1, description="latest groups at the current level that the pass rate averages")
     min_groups: int = Field(32, ge=1, description="groups at a level before it can be left")
     start: int = Field(0, ge=0, description="the starting level (position on the ladder; clamped to the top)")
@@ -36,11 +36,20 @@ class CoachParams(StrategyParams):
                             "difficulty); the others are never drawn, e.g. a longer horizon kept for evaluation")
 
     @model_validator(mode="after")
+    def _window(self) -> LadderParams:
+        if self.min_groups > self.window:
+            raise ValueError("min_groups must be <= window")
+        return self
+
+
+class CoachParams(LadderParams):
+    raise_at: float = Field(0.7, gt=0, le=1, description="pass rate at the current level that moves one level up")
+    lower_below: float = Field(0.2, ge=0, lt=1, description="pass rate at the current level that moves one down")
+
+    @model_validator(mode="after")
     def _order(self) -> CoachParams:
         if self.lower_below >= self.raise_at:
             raise ValueError("lower_below must be < raise_at")
-        if self.min_groups > self.window:
-            raise ValueError("min_groups must be <= window")
         return self
 
 
@@ -68,7 +77,7 @@ class Coach(Strategy):
         key = np.array([np.nanmean(d[m]) if len(m) and np.isfinite(d[m]).any() else np.nan for m in members])
         ranked = np.flatnonzero(np.isfinite(key))
         if self.params.arms:
-            ranked = np.array([a for a in ranked if self.pool.categories[a] in self.params.arms], dtype=np.int64)
+            ranked = ranked[np.isin(np.asarray(self.pool.categories, dtype=object)[ranked], self.params.arms)]
         return ranked[np.lexsort((ranked, key[ranked]))]
 
     def on_grow(self, old_items: int, old_arms: int) -> None:

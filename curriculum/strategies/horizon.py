@@ -20,29 +20,17 @@ group all-wrong.
 """
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from curriculum.params import StrategyParams
 from curriculum.registry import register
-from curriculum.strategies.coach import Coach
+from curriculum.strategies.coach import Coach, LadderParams
 
 
-class HorizonParams(StrategyParams):
+class HorizonParams(LadderParams):
+    """A ladder of horizons: `start`, `frozen` and `replay` as coach's (start at the top = target-only)."""
+
     advance_at: float = Field(0.5, gt=0, le=1, description="pass rate at the current horizon that starts the next")
     stage_steps: int | None = Field(None, ge=1, description="steps after which a stage ends anyway (None: never)")
-    window: int = Field(64, ge=1, description="latest groups at the current horizon that the pass rate averages")
-    min_groups: int = Field(32, ge=1, description="groups at a horizon before the gate can open")
-    start: int = Field(0, ge=0, description="starting stage (position on the ladder; the last = target-only)")
-    replay: float = Field(0.0, ge=0, lt=1, description="share of draws spread over the shorter horizons")
-    frozen: bool = Field(False, description="never advance (training at the starting horizon only)")
-    arms: list[str] = Field(default_factory=list, description="the ladder's horizons (empty: every arm with a prior "
-                            "difficulty); the others are never drawn, e.g. a longer horizon kept for evaluation")
-
-    @model_validator(mode="after")
-    def _window(self) -> HorizonParams:
-        if self.min_groups > self.window:
-            raise ValueError("min_groups must be <= window")
-        return self
 
 
 @register
