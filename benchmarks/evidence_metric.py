@@ -9,7 +9,9 @@
   the budget (the mean pass rate over the budget);
 * ratio: uniform+DS's rollouts to target / the strategy's. A side that never reached the target counts at its
   whole budget, which makes the ratio a bound (marked `>=` or `<=`); both unreached: no ratio;
-* across seeds: the median, the worst seed, and a 95% percentile-bootstrap interval of the geometric mean.
+* across seeds: the median, the worst seed, and a 95% percentile-bootstrap interval of the geometric mean;
+  for the secondary AUC, the paired difference to `uniform+DS` of the same seed (same evaluation items and
+  evaluation seeds), with a 95% percentile-bootstrap interval of its mean.
 """
 from __future__ import annotations
 
@@ -67,15 +69,18 @@ def ratio(base: dict, other: dict) -> tuple[float | None, str]:
     return b / max(o, 1), ""
 
 
-def bootstrap_interval(ratios: list[float], n: int = 10_000, seed: int = 0) -> tuple[float, float] | None:
-    """95% percentile bootstrap interval of the geometric mean of per-seed ratios (None under 2 seeds)."""
-    if len(ratios) < 2:
+def bootstrap_interval(values: list[float], geometric: bool = True, n: int = 10_000,
+                       seed: int = 0) -> tuple[float, float] | None:
+    """95% percentile bootstrap interval of the mean of per-seed values (None under 2 seeds): the geometric mean
+    for ratios, the arithmetic mean for differences (`geometric=False`)."""
+    if len(values) < 2:
         return None
-    logs = np.log(np.asarray(ratios, dtype=float))
+    xs = np.asarray(values, dtype=float)
+    xs = np.log(xs) if geometric else xs
     rng = np.random.default_rng(seed)
-    means = logs[rng.integers(0, len(logs), size=(n, len(logs)))].mean(axis=1)
+    means = xs[rng.integers(0, len(xs), size=(n, len(xs)))].mean(axis=1)
     lo, hi = np.percentile(means, [2.5, 97.5])
-    return math.exp(lo), math.exp(hi)
+    return (math.exp(lo), math.exp(hi)) if geometric else (float(lo), float(hi))
 
 
 def cell_metrics(curve: list[dict], target: float, budget: int) -> dict:

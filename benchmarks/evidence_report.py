@@ -5,7 +5,7 @@ import json
 import statistics
 from pathlib import Path
 
-from benchmarks.evidence_metric import BASELINE, BUDGET_SHARES, LABELS, bootstrap_interval, cell_metrics, ratio
+from benchmarks.evidence_metric import BASELINE, BUDGET_SHARES, LABELS, auc, bootstrap_interval, cell_metrics, ratio
 
 
 def load_cells(setting_dir: Path) -> dict[str, list[dict]]:
@@ -25,15 +25,23 @@ def fmt_ratio(s: dict) -> str:
     return txt + (" (bounds)" if bounded else "")
 
 
+def fmt_diff(s: dict) -> str:
+    d = s["auc_diff"]
+    if d is None:
+        return "—"
+    iv = s["auc_diff_interval"]
+    return f"{d:+.3f}" + (f" [{iv[0]:+.3f}, {iv[1]:+.3f}]" if iv else "") + f" ({s['auc_wins']}/{s['paired']} ahead)"
+
+
 def table(noise: str, cells: list[dict], summary: dict) -> list[str]:
     c0 = cells[0]
     targets = ", ".join(c0["targets"])
     lines = [f"### noise `{noise}`: target levels {targets}, warm {c0['warm_target']:.3f} → target "
              f"{c0['target']:.3f}; warm-start map checksum `{c0['warm_start'].get('checksum', '?')}`", "",
              "| strategy | seeds | reached | median rollouts to target | ratio vs uniform+DS: median [95% CI] | "
-             "worst seed | at 25% / 50% / 100% of uniform's budget | AUC | final per target level | "
-             "coin share | wall s / cell |",
-             "|---|---:|---:|---:|---|---:|---|---:|---|---:|---:|"]
+             "worst seed | at 25% / 50% / 100% of uniform's budget | AUC | AUC − uniform+DS, paired: mean "
+             "[95% CI] | final per target level | coin share | wall s / cell |",
+             "|---|---:|---:|---:|---|---:|---|---:|---|---|---:|---:|"]
     order = [k for k in LABELS if k in summary]
     for label in order:
         s = summary[label]
@@ -43,13 +51,13 @@ def table(noise: str, cells: list[dict], summary: dict) -> list[str]:
         for x in s["seeds"]:
             for k in c0["targets"]:
                 finals.setdefault(k, []).append(x["final"].get(k, float("nan")))
-        fin = " ".join(f"{k} {sorted(v)[len(v) // 2]:.3f}" for k, v in finals.items())
+        fin = " ".join(f"{k} {statistics.median(v):.3f}" for k, v in finals.items())
         worst = "—" if s["worst_ratio"] is None else f"{s['worst_ratio']:.2f}x"
-        share = sorted(x["noise_share"] for x in s["seeds"])[len(s["seeds"]) // 2]
+        share = statistics.median(x["noise_share"] for x in s["seeds"])
         lines.append(f"| {label} | {len(s['seeds'])} | {s['reached']} | {'—' if med is None else f'{med:,}'} | "
                      f"{'(reference)' if label == BASELINE else fmt_ratio(s)} | {worst} | "
-                     f"{s['at_25']:.3f} / {s['at_50']:.3f} / {s['at_100']:.3f} | {s['auc']:.3f} | {fin} | "
-                     f"{share:.2f} | {s['wall_s']:.0f} |")
+                     f"{s['at_25']:.3f} / {s['at_50']:.3f} / {s['at_100']:.3f} | {s['auc']:.3f} | {fmt_diff(s)} | "
+                     f"{fin} | {share:.2f} | {s['wall_s']:.0f} |")
     return lines + [""] + cost_table(cells, order)
 
 
@@ -111,6 +119,7 @@ def summarise(cells: list[dict]) -> dict:
     for c in cells:
         by.setdefault(c["label"], {})[c["seed"]] = c
     base = by.get(BASELINE, {})
+    base_auc = {seed: auc(c["curve"], c["curve"][-1]["rollouts"]) for seed, c in base.items()}
     out = {}
     for label, seeds in by.items():
         rows = []
@@ -121,12 +130,17 @@ def summarise(cells: list[dict]) -> dict:
             rows.append({"seed": seed, **m, "ratio": r, "bound": bound, "wall_s": c["cell_wall_s"],
                          "final": c["final"].get("pass_rate", {}), "noise_share": noise_share(c)})
         ratios = [x["ratio"] for x in rows if x["ratio"]]
+        # the secondary metric, paired: same seed, same evaluation items and evaluation seeds as uniform+DS
+        diffs = [x["auc"] - base_auc[x["seed"]] for x in rows if x["seed"] in base] if label != BASELINE else []
         out[label] = {"seeds": rows, "median_ratio": statistics.median(ratios) if ratios else None,
                       "worst_ratio": min(ratios) if ratios else None, "interval": bootstrap_interval(ratios),
                       "reached": sum(x["to_target"] is not None for x in rows),
                       **{f"at_{int(s * 100)}": statistics.median(x[f"at_{int(s * 100)}"] for x in rows)
                          for s in BUDGET_SHARES},
                       "auc": statistics.median(x["auc"] for x in rows),
+                      "auc_diff": statistics.fmean(diffs) if diffs else None,
+                      "auc_diff_interval": bootstrap_interval(diffs, geometric=False),
+                      "auc_wins": sum(d > 0 for d in diffs), "paired": len(diffs),
                       "wall_s": statistics.median(x["wall_s"] for x in rows)}
     return out
 

@@ -49,6 +49,13 @@ def test_bootstrap_interval_brackets_the_geometric_mean():
     assert bootstrap_interval([2.0, 2.0, 2.0]) == pytest.approx((2.0, 2.0))
 
 
+def test_bootstrap_interval_of_paired_differences_is_arithmetic_and_keeps_the_sign():
+    # AUC differences can be negative, which a geometric mean cannot take
+    lo, hi = bootstrap_interval([-0.006, -0.004, -0.005, 0.001, -0.003], geometric=False)
+    assert -0.006 <= lo < -0.0034 < hi <= 0.001
+    assert bootstrap_interval([0.01, 0.01], geometric=False) == pytest.approx((0.01, 0.01))
+
+
 @pytest.mark.slow
 def test_tiny_slice_runs_resumes_and_reports(tmp_path):
     out = tmp_path / "evidence"
