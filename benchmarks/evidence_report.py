@@ -33,6 +33,12 @@ def fmt_diff(s: dict) -> str:
     return f"{d:+.3f}" + (f" [{iv[0]:+.3f}, {iv[1]:+.3f}]" if iv else "") + f" ({s['auc_wins']}/{s['paired']} ahead)"
 
 
+def fmt_hard(s: dict) -> str:
+    if s["hardest_diff"] is None:
+        return "—"
+    return f"{s['hardest']} {s['hardest_diff']:+.3f} ({s['hardest_lower']}/{s['paired']} seeds lower)"
+
+
 def table(noise: str, cells: list[dict], summary: dict) -> list[str]:
     c0 = cells[0]
     targets = ", ".join(c0["targets"])
@@ -40,8 +46,9 @@ def table(noise: str, cells: list[dict], summary: dict) -> list[str]:
              f"{c0['target']:.3f}; warm-start map checksum `{c0['warm_start'].get('checksum', '?')}`", "",
              "| strategy | seeds | reached | median rollouts to target | ratio vs uniform+DS: median [95% CI] | "
              "worst seed | at 25% / 50% / 100% of uniform's budget | AUC | AUC − uniform+DS, paired: mean "
-             "[95% CI] | final per target level | coin share | wall s / cell |",
-             "|---|---:|---:|---:|---|---:|---|---:|---|---|---:|---:|"]
+             "[95% CI] | final per target level | hardest level's final − uniform+DS, paired | coin share | "
+             "wall s / cell |",
+             "|---|---:|---:|---:|---|---:|---|---:|---|---|---|---:|---:|"]
     order = [k for k in LABELS if k in summary]
     for label in order:
         s = summary[label]
@@ -57,7 +64,7 @@ def table(noise: str, cells: list[dict], summary: dict) -> list[str]:
         lines.append(f"| {label} | {len(s['seeds'])} | {s['reached']} | {'—' if med is None else f'{med:,}'} | "
                      f"{'(reference)' if label == BASELINE else fmt_ratio(s)} | {worst} | "
                      f"{s['at_25']:.3f} / {s['at_50']:.3f} / {s['at_100']:.3f} | {s['auc']:.3f} | {fmt_diff(s)} | "
-                     f"{fin} | {share:.2f} | {s['wall_s']:.0f} |")
+                     f"{fin} | {fmt_hard(s)} | {share:.2f} | {s['wall_s']:.0f} |")
     return lines + [""] + cost_table(cells, order)
 
 
@@ -120,6 +127,8 @@ def summarise(cells: list[dict]) -> dict:
         by.setdefault(c["label"], {})[c["seed"]] = c
     base = by.get(BASELINE, {})
     base_auc = {seed: auc(c["curve"], c["curve"][-1]["rollouts"]) for seed, c in base.items()}
+    c0 = cells[0]
+    hard = min(c0["targets"], key=lambda k: c0["warm_start"]["pass_rate"][k], default=None)  # lowest warm rate
     out = {}
     for label, seeds in by.items():
         rows = []
@@ -132,6 +141,9 @@ def summarise(cells: list[dict]) -> dict:
         ratios = [x["ratio"] for x in rows if x["ratio"]]
         # the secondary metric, paired: same seed, same evaluation items and evaluation seeds as uniform+DS
         diffs = [x["auc"] - base_auc[x["seed"]] for x in rows if x["seed"] in base] if label != BASELINE else []
+        # the goal "the hardest level does not end below uniform's", paired by seed
+        hard_diffs = [x["final"][hard] - base[x["seed"]]["final"]["pass_rate"][hard]
+                      for x in rows if x["seed"] in base and hard in x["final"]] if label != BASELINE else []
         out[label] = {"seeds": rows, "median_ratio": statistics.median(ratios) if ratios else None,
                       "worst_ratio": min(ratios) if ratios else None, "interval": bootstrap_interval(ratios),
                       "reached": sum(x["to_target"] is not None for x in rows),
@@ -140,7 +152,9 @@ def summarise(cells: list[dict]) -> dict:
                       "auc": statistics.median(x["auc"] for x in rows),
                       "auc_diff": statistics.fmean(diffs) if diffs else None,
                       "auc_diff_interval": bootstrap_interval(diffs, geometric=False),
-                      "auc_wins": sum(d > 0 for d in diffs), "paired": len(diffs),
+                      "auc_wins": sum(d > 0 for d in diffs), "paired": len(diffs), "hardest": hard,
+                      "hardest_diff": statistics.fmean(hard_diffs) if hard_diffs else None,
+                      "hardest_lower": sum(d < 0 for d in hard_diffs),
                       "wall_s": statistics.median(x["wall_s"] for x in rows)}
     return out
 
