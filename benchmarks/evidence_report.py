@@ -5,7 +5,7 @@ import json
 import statistics
 from pathlib import Path
 
-from benchmarks.evidence_metric import BASELINE, BUDGET_SHARES, LABELS, auc, bootstrap_interval, cell_metrics, ratio
+from benchmarks.evidence_metric import BASELINE, BUDGET_SHARES, LABELS, bootstrap_interval, cell_metrics, ratio
 
 
 def load_cells(setting_dir: Path) -> dict[str, list[dict]]:
@@ -126,24 +126,27 @@ def summarise(cells: list[dict]) -> dict:
     for c in cells:
         by.setdefault(c["label"], {})[c["seed"]] = c
     base = by.get(BASELINE, {})
-    base_auc = {seed: auc(c["curve"], c["curve"][-1]["rollouts"]) for seed, c in base.items()}
     c0 = cells[0]
     hard = min(c0["targets"], key=lambda k: c0["warm_start"]["pass_rate"][k], default=None)  # lowest warm rate
-    out = {}
+    rows_by = {}
     for label, seeds in by.items():
-        rows = []
+        rows = rows_by[label] = []
         for seed, c in sorted(seeds.items()):
             budget = base[seed]["curve"][-1]["rollouts"] if seed in base else c["curve"][-1]["rollouts"]
             m = cell_metrics(c["curve"], c["target"], budget)
             r, bound = ratio(cell_metrics(base[seed]["curve"], c["target"], budget), m) if seed in base else (None, "")
             rows.append({"seed": seed, **m, "ratio": r, "bound": bound, "wall_s": c["cell_wall_s"],
                          "final": c["final"].get("pass_rate", {}), "noise_share": noise_share(c)})
+    # uniform+DS's own rows are read against its own budget: the reference of the paired differences
+    ref = {x["seed"]: x for x in rows_by.get(BASELINE, [])}
+    out = {}
+    for label, rows in rows_by.items():
         ratios = [x["ratio"] for x in rows if x["ratio"]]
         # the secondary metric, paired: same seed, same evaluation items and evaluation seeds as uniform+DS
-        diffs = [x["auc"] - base_auc[x["seed"]] for x in rows if x["seed"] in base] if label != BASELINE else []
+        pairs = [(x, ref[x["seed"]]) for x in rows if x["seed"] in ref] if label != BASELINE else []
+        diffs = [x["auc"] - r["auc"] for x, r in pairs]
         # the goal "the hardest level does not end below uniform's", paired by seed
-        hard_diffs = [x["final"][hard] - base[x["seed"]]["final"]["pass_rate"][hard]
-                      for x in rows if x["seed"] in base and hard in x["final"]] if label != BASELINE else []
+        hard_diffs = [x["final"][hard] - r["final"][hard] for x, r in pairs if hard in x["final"]]
         out[label] = {"seeds": rows, "median_ratio": statistics.median(ratios) if ratios else None,
                       "worst_ratio": min(ratios) if ratios else None, "interval": bootstrap_interval(ratios),
                       "reached": sum(x["to_target"] is not None for x in rows),
