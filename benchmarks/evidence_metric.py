@@ -26,7 +26,9 @@ LABELS = ["default", BASELINE, "uniform+guard", "filter", "dump", "oracle-target
           # issue 17: the strategies that decide before the rollout
           "mopps", "greso", "screen", "gain", "default+skip",
           # issue 18: the attribute curriculum (rg-terms' number of terms is a reasoning-gym difficulty attribute)
-          "coach", "fixed-middle"]
+          "coach", "fixed-middle",
+          # issue 16's proposed fix for the hardest level's loss, measured beside the default (not the default)
+          "default+floor"]
 TRAILING = 3
 BUDGET_SHARES = (0.25, 0.5, 1.0)
 

@@ -7,11 +7,16 @@ in total and n_j of arm j:
     mu_j  = mean of arm j's window of |A|
     UCB_j = mu_j + c * sqrt(2 ln(N + 1) / (n_j + 1))
     p     = softmax(UCB / T)
+    p'    = (1 - f) p + f |arm j| / sum_k |arm k|        (our addition: uniform_share f, default 0)
 
 Defaults W = 300, c = 1.0, T = 0.1 (the paper's code). Items inside an arm are drawn uniformly. A step's
 responses enter the window in a canonical order (so K reports of one policy version equal one); late results
 join the open step. The noise guard (NoiseGuard; our addition) caps arms whose |advantage| stays high while
 their pass rates do not move.
+
+Why the uniform share: a level the policy solves a few percent of the time yields mostly all-0 groups, so its
+mean |A| is low and T = 0.1 gives it 1-3% of the draws; issue 16's evidence found such a level (d3, t5) ending
+below uniform's in every seed. f > 0 keeps that share of the draws where uniform sampling would put them.
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ class DUMPParams(GuardedParams):
     window: int = Field(300, ge=1, description="responses W kept per arm for the mean |advantage|")
     c: float = Field(1.0, ge=0, description="exploration coefficient of the UCB bonus")
     temperature: float = Field(0.1, gt=0, description="softmax temperature over UCB scores")
+    uniform_share: float = Field(0.0, ge=0, le=1, description="share of draws spread over arms by size (0: the paper)")
 
 
 @register
@@ -90,4 +96,9 @@ class DUMP(Strategy):
         return mu + self.params.c * np.sqrt(2 * np.log(total + 1) / (self.n_resp + 1))
 
     def arm_probs(self) -> np.ndarray:
-        return softmax(self.arm_values(), self.params.temperature)
+        p = softmax(self.arm_values(), self.params.temperature)
+        f = self.params.uniform_share
+        if f == 0:
+            return p
+        sizes = self.pool.arm_sizes().astype(np.float64)
+        return (1 - f) * p + f * sizes / max(sizes.sum(), 1.0)

@@ -53,6 +53,20 @@ def test_dump_ucb_with_known_window():
     assert s.arm_values()[0] == pytest.approx(0 + math.sqrt(2 * math.log(10) / 8), abs=1e-4)
 
 
+def test_dump_uniform_share_mixes_in_arm_sizes():
+    """uniform_share f: p' = (1 - f) softmax(UCB / T) + f |arm| / |pool|; a starved arm keeps its floor share."""
+    pool = ItemPool([{"id": f"a{i}", "prompt": f"a {i}", "category": "a"} for i in range(30)]
+                    + [{"id": f"b{i}", "prompt": f"b {i}", "category": "b"} for i in range(10)])
+    plain = make_strategy("dump", pool, {"window": 3, "temperature": 0.1})
+    floored = make_strategy("dump", pool, {"window": 3, "temperature": 0.1, "uniform_share": 0.4})
+    for s in (plain, floored):  # arm a informative, arm b all-0 (a level the policy rarely solves)
+        s.observe(batch([0, 30], [[1, 0, 1, 0], [0, 0, 0, 0]]))
+    p = plain.arm_probs()
+    assert p[1] < 0.01
+    assert floored.arm_probs() == pytest.approx(0.6 * p + 0.4 * np.array([0.75, 0.25]), abs=1e-9)
+    assert floored.arm_probs()[1] > 0.1
+
+
 def test_learning_progress_on_known_sequence():
     s = make_strategy("progress", pool2(), {"beta_fast": 0.5, "beta_slow": 0.25, "eps": 0.2})
     s.observe(batch([0, 10], [[0, 0], [1, 1]]))  # first observation initialises both EMAs
