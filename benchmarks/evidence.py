@@ -81,7 +81,15 @@ SLICES = {"smoke": {"pairs": [("arithmetic", "coin"), ("rg-terms", "mislabeled")
                     "seeds": [0, 1, 2, 3, 4]}}
 
 
-def run_config(setting: str, noise: str, label: str, seed: int, size: str | None, out: Path, steps: int | None):
+#: every strategy but uniform+DS runs until it has generated uniform+DS's rollouts of the same (setting, noise,
+#: seed): the metric reads each curve up to that budget, and a run stopped at a fixed step count ends early
+#: wherever a strategy wastes fewer rollouts per step (the default: a third of uniform+DS's on arithmetic), its
+#: curve then read flat to the budget. The step count becomes a cap, STEP_CAP x the setting's.
+STEP_CAP = 4
+
+
+def run_config(setting: str, noise: str, label: str, seed: int, size: str | None, out: Path, steps: int | None,
+               budget: int | None = None):
     from deploy.config import RunConfig, StrategyChoice
 
     fields = {**copy.deepcopy(PINNED), **copy.deepcopy(SETTINGS[setting])}
@@ -95,6 +103,9 @@ def run_config(setting: str, noise: str, label: str, seed: int, size: str | None
         fields["warm_start"].update(SIZES[size]["warm_start"])
     if steps:
         fields["train_steps"] = steps
+    if budget is not None:
+        fields["rollout_budget"] = budget
+        fields["train_steps"] *= STEP_CAP
     name, params = STRATEGIES[label]
     slug = f"ev-{setting[:6]}-{noise[:5]}-{label.replace('+', '-')}-s{seed}".lower()
     return RunConfig.model_validate({**fields, "name": slug, "seed": seed, "compare": [],
@@ -137,7 +148,9 @@ def run_cell(stack, cfg, label: str, path: Path) -> dict:
               "degenerate_share": run["final_state"]["degenerate_ratio"],
               # the service's own accounting: cost in rollouts and tokens, the lease-time predictions' calibration
               **predictions(run["final_state"]), "calibration_history": calibration_history(run),
-              "train_steps": cfg.train_steps, "run_wall_s": round(run["wall_s"], 1),
+              # the curve's last point holds the steps run; train_steps is a cap where a budget is set
+              "train_steps": cfg.train_steps, "rollout_budget": cfg.rollout_budget,
+              "run_wall_s": round(run["wall_s"], 1),
               "cell_wall_s": round(time.time() - t0, 1)}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.with_suffix(".tmp").write_text(json.dumps(record, indent=1))
@@ -150,9 +163,12 @@ def run_matrix(args) -> None:
     from services.redis_server import free_port
 
     pairs = args.pairs or [(s, n) for s in args.setting for n in args.noise]
-    cells = [(s, n, lab, seed) for s, n in pairs for seed in args.seeds for lab in args.strategies]
+    # uniform+DS first in each seed: its rollouts are the others' budget (run even when not asked for)
+    labels = [BASELINE] + [lab for lab in args.strategies if lab != BASELINE]
+    cells = [(s, n, lab, seed) for s, n in pairs for seed in args.seeds for lab in labels]
     todo = [c for c in cells if not cell_path(args.out, *c, args.size, args.steps).exists()]
-    print(f"{len(cells)} cells, {len(cells) - len(todo)} on disk, {len(todo)} to run", flush=True)
+    print(f"{len(cells)} cells (uniform+DS included: the budget), {len(cells) - len(todo)} on disk, "
+          f"{len(todo)} to run", flush=True)
     if not todo:
         return
     stack = LocalStack(args.out / "stack", port=args.port or free_port())
@@ -160,7 +176,9 @@ def run_matrix(args) -> None:
     try:
         for setting, noise, label, seed in todo:
             path = cell_path(args.out, setting, noise, label, seed, args.size, args.steps)
-            cfg = run_config(setting, noise, label, seed, args.size, args.out / "work", args.steps)
+            base = cell_path(args.out, setting, noise, BASELINE, seed, args.size, args.steps)
+            budget = None if label == BASELINE else json.loads(base.read_text())["curve"][-1]["rollouts"]
+            cfg = run_config(setting, noise, label, seed, args.size, args.out / "work", args.steps, budget)
             print(f"cell {setting}/{noise}/{label}/seed{seed} ...", flush=True)
             rec = run_cell(stack, cfg, label, path)
             print(f"cell {setting}/{noise}/{label}/seed{seed}: {rec['cell_wall_s']:.0f} s, "

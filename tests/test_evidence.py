@@ -74,6 +74,12 @@ def test_tiny_slice_runs_resumes_and_reports(tmp_path):
         rec = json.loads(c.read_text())
         assert rec["curve"][0]["rollouts"] == 0 and rec["curve"][-1]["rollouts"] > 0
         assert len(rec["warm_start"]["checksum"]) == 12 and rec["cell_wall_s"] > 0
+    # budget-matched: the default runs until it has generated uniform+DS's rollouts of the seed (or its step cap)
+    for default, uniform in (cells, second):
+        d, u = json.loads(default.read_text()), json.loads(uniform.read_text())
+        assert u["rollout_budget"] is None and d["rollout_budget"] == u["curve"][-1]["rollouts"]
+        assert d["train_steps"] == 4 * u["train_steps"]
+        assert d["curve"][-1]["rollouts"] >= d["rollout_budget"] or d["curve"][-1]["step"] == d["train_steps"]
     rg = json.loads(second[0].read_text())
     assert set(rg["warm_start"]["pass_rate"]) == {"t2", "t3", "t4", "t5", "noise"}
     assert set(rg["rollouts_by_category"]) <= {"t2", "t3", "t4", "t5", "noise"}
@@ -85,7 +91,7 @@ def test_tiny_slice_runs_resumes_and_reports(tmp_path):
     (cells[0]).unlink()
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "4 cells, 3 on disk, 1 to run" in proc.stdout and cells[0].exists()
+    assert "4 cells (uniform+DS included: the budget), 3 on disk, 1 to run" in proc.stdout and cells[0].exists()
     md = (out / "evidence-arithmetic-tiny.md").read_text()
     assert "| default |" in md and "| uniform+DS |" in md and "(reference)" in md
     assert (out / "evidence-arithmetic-tiny.png").stat().st_size > 5000
