@@ -11,6 +11,9 @@ writes evidence-<setting>.json, evidence-<setting>.md (the tables) and evidence-
 rate against rollouts, per strategy the median across seeds over a min-max band). The metric:
 benchmarks/evidence_metric.py. Every strategy runs with the same warm start, trainer, seed and rollout counting;
 every one of them gets the trainer's dynamic sampling (zero-advantage groups dropped), hence `uniform+DS`.
+uniform+DS runs the setting's steps; every other strategy runs until it has generated as many rollouts as
+uniform+DS of its seed did (STEP_CAP x the steps at most), so that each curve is measured up to that budget.
+Cells of the earlier fixed-step protocol (every strategy 250 steps) live in <setting>-fixed250.
 """
 from __future__ import annotations
 

@@ -5,8 +5,8 @@
 * primary: rollouts until the trailing mean of the last 3 points of the curve (the warm start counts as a
   point, so the 2nd evaluation is the first that can reach it) reaches the warm start + gain;
 * secondary: the curve's value at 25 / 50 / 100% of `uniform+DS`'s rollout budget of the same seed (linear
-  interpolation; a curve that stopped earlier keeps its last value), and its area up to that budget divided by
-  the budget (the mean pass rate over the budget);
+  interpolation; every run goes on to that budget, benchmarks/evidence.py, and one that stops short at its step
+  cap keeps its last value), and its area up to that budget divided by the budget (the mean pass rate over it);
 * ratio: uniform+DS's rollouts to target / the strategy's. A side that never reached the target counts at its
   whole budget, which makes the ratio a bound (marked `>=` or `<=`); both unreached: no ratio;
 * across seeds: the median, the worst seed, and a 95% percentile-bootstrap interval of the geometric mean;
