@@ -168,6 +168,11 @@ class ItemPool:
         self.arm_members()
         return self._arm_sizes.copy()
 
+    def size_shares(self) -> np.ndarray:
+        """Each arm's share of the pool's items: the arm mix uniform sampling over items draws."""
+        sizes = self.arm_sizes().astype(np.float64)
+        return sizes / max(sizes.sum(), 1.0)
+
     def to_items(self) -> list[Item]:
         return [self.item(i) for i in range(len(self))]
 

@@ -353,8 +353,7 @@ class Strategy(NoiseGuard, StepLedger, ABC):
         share = self.arm_share
         total = share.sum()
         if total <= 0:
-            sizes = self.pool.arm_sizes().astype(np.float64)
-            return sizes / max(sizes.sum(), 1)
+            return self.pool.size_shares()
         return share / total
 
     def describe(self) -> dict:

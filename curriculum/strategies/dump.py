@@ -100,5 +100,4 @@ class DUMP(Strategy):
         f = self.params.uniform_share
         if f == 0:
             return p
-        sizes = self.pool.arm_sizes().astype(np.float64)
-        return (1 - f) * p + f * sizes / max(sizes.sum(), 1.0)
+        return (1 - f) * p + f * self.pool.size_shares()

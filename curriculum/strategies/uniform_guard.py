@@ -24,5 +24,4 @@ class UniformGuard(Strategy):
     draws_arms = True
 
     def arm_probs(self) -> np.ndarray:
-        sizes = self.pool.arm_sizes().astype(np.float64)
-        return sizes / max(sizes.sum(), 1.0)
+        return self.pool.size_shares()
