@@ -64,8 +64,8 @@ def _digest(obj) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def fresh_experiment(client, stack, name: str, strategy: StrategyChoice, cfg: RunConfig) -> None:
-    """A rerun under the same name starts clean: experiment, queue, trainer metrics and weight versions."""
+def drop_experiment(client, redis_url: str, name: str) -> None:
+    """Remove an experiment with everything of it in Redis: owner, queue, trainer metrics and weight versions."""
     import redis
 
     from workers.queue import RolloutQueue
@@ -74,9 +74,14 @@ def fresh_experiment(client, stack, name: str, strategy: StrategyChoice, cfg: Ru
 
     if name in client.names():
         client.delete_experiment(name)
-    RolloutQueue(stack.redis_url, name).delete()
-    WeightSubscriber(stack.redis_url, name).delete()
-    redis.Redis.from_url(stack.redis_url).delete(metrics_key(name))
+    RolloutQueue(redis_url, name).delete()
+    WeightSubscriber(redis_url, name).delete()
+    redis.Redis.from_url(redis_url).delete(metrics_key(name))
+
+
+def fresh_experiment(client, stack, name: str, strategy: StrategyChoice, cfg: RunConfig) -> None:
+    """A rerun under the same name starts clean."""
+    drop_experiment(client, stack.redis_url, name)
     client.create_experiment(name, strategy.name, strategy.params, source=cfg.source, group_size=cfg.group_size,
                              seed=cfg.seed)
 
